@@ -1,0 +1,151 @@
+"""Fingerprint many files on the victim's machine: walk, hash in parallel, summarise.
+
+Nothing here leaves the machine. One bad file never stops the batch: each file
+ends as *hashed*, *low quality* (refused for registration) or *unreadable*,
+with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import stat
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from empreinte.errors import ImageError
+from empreinte.hashing.decode import Limits
+from empreinte.hashing.fingerprint import QUALITY_FLOOR, Fingerprint, fingerprint_bytes
+
+
+class Outcome(enum.StrEnum):
+    HASHED = "hashed"
+    LOW_QUALITY = "low quality"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What became of one path."""
+
+    path: str
+    outcome: Outcome
+    record: Fingerprint | None = None
+    reason: str = ""
+
+
+@dataclass
+class Summary:
+    """The results of a batch, in the order the files were found."""
+
+    results: list[FileResult] = field(default_factory=list)
+
+    def of(self, outcome: Outcome) -> list[FileResult]:
+        return [r for r in self.results if r.outcome is outcome]
+
+    @property
+    def records(self) -> list[Fingerprint]:
+        return [r.record for r in self.of(Outcome.HASHED) if r.record is not None]
+
+
+def walk(paths: list[Path]) -> Iterator[tuple[str, str | None]]:
+    """Yield ``(path, problem)`` for every file under ``paths``, in a stable order.
+
+    Folders are followed through symlinks, but each real folder is visited once,
+    so a symlink loop ends. Hidden files inside folders (``.DS_Store``…) are
+    skipped; a file named on the command line is always taken.
+    """
+    seen: set[tuple[int, int]] = set()
+    for path in paths:
+        yield from _walk_one(path, seen, explicit=True)
+
+
+def _walk_one(
+    path: Path, seen: set[tuple[int, int]], *, explicit: bool
+) -> Iterator[tuple[str, str | None]]:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        reason = "symlink loop" if exc.errno == 40 else (exc.strerror or str(exc))
+        yield str(path), f"cannot open: {reason}"
+        return
+    if stat.S_ISREG(info.st_mode):
+        yield str(path), None
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        if explicit:
+            yield str(path), "not a regular file"
+        return
+    key = (info.st_dev, info.st_ino)
+    if key in seen:
+        if path.is_symlink():
+            yield str(path), "skipped: symlink to a folder already visited (loop)"
+        return
+    seen.add(key)
+    try:
+        children = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError as exc:
+        yield str(path), f"cannot read folder: {exc.strerror or exc}"
+        return
+    for child in children:
+        if child.name.startswith("."):
+            continue
+        yield from _walk_one(Path(child.path), seen, explicit=False)
+
+
+def hash_file(path: str, limits: Limits = Limits()) -> FileResult:
+    """Fingerprint one file; never raises for a bad file."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
+    except OSError as exc:
+        return FileResult(path, Outcome.UNREADABLE, reason=f"cannot read: {exc.strerror or exc}")
+    try:
+        record = fingerprint_bytes(data, limits)
+    except ImageError as exc:
+        return FileResult(path, Outcome.UNREADABLE, reason=exc.reason)
+    except MemoryError:
+        return FileResult(path, Outcome.UNREADABLE, reason="not enough memory to decode")
+    if record.quality < QUALITY_FLOOR:
+        reason = f"PDQ quality {record.quality} < {QUALITY_FLOOR}: too little detail to match"
+        return FileResult(path, Outcome.LOW_QUALITY, record=record, reason=reason)
+    return FileResult(path, Outcome.HASHED, record=record)
+
+
+def run(
+    paths: list[Path],
+    *,
+    jobs: int = 1,
+    limits: Limits = Limits(),
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Fingerprint every file under ``paths`` with ``jobs`` processes."""
+    found = list(walk(paths))
+    summary = Summary()
+    todo = [p for p, problem in found if problem is None]
+    problems = {p: problem for p, problem in found if problem is not None}
+    results: dict[str, FileResult] = {
+        p: FileResult(p, Outcome.UNREADABLE, reason=problem) for p, problem in problems.items()
+    }
+    done = 0
+    total = len(todo)
+    if progress:
+        progress(0, total)
+    for result in _map(todo, jobs, limits):
+        results[result.path] = result
+        done += 1
+        if progress:
+            progress(done, total)
+    summary.results = [results[p] for p, _ in found]
+    return summary
+
+
+def _map(todo: list[str], jobs: int, limits: Limits) -> Iterator[FileResult]:
+    if jobs <= 1 or len(todo) <= 1:
+        for path in todo:
+            yield hash_file(path, limits)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(hash_file, todo, [limits] * len(todo), chunksize=4)

@@ -1,0 +1,205 @@
+"""The ``empreinte`` command.
+
+Exit codes, the same for every sub-command:
+
+* 0: everything asked was done;
+* 1: a fatal error (for example, the output file could not be written);
+* 2: the command line was wrong;
+* 3: done, but some files could not be used (listed in the summary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TextIO
+
+from empreinte import __version__
+
+if TYPE_CHECKING:
+    from empreinte.batch import Summary
+
+EXIT_OK: Final = 0
+EXIT_FATAL: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_PARTIAL: Final = 3
+
+_HASH_HELP = """\
+Make fingerprints of your photos, on this computer.
+
+Your photos never leave this computer. This command reads the photos and
+folders you name and writes ONE file of fingerprints (-o). A fingerprint is a
+short code computed from the picture: it cannot be turned back into the
+picture, and it contains no file name. Give that file to the help line that
+supports you; they use it to find copies of your photos online and get them
+removed.
+
+A second file, the "local manifest", is written next to it. It lists which
+fingerprint came from which of your files, so that you can tell them apart
+later. Keep it for yourself: do not send it to anyone.
+
+Some pictures cannot be used: files that are not pictures, damaged files, and
+pictures with too little detail (almost blank). The summary at the end lists
+each one and why.
+
+Examples:
+  empreinte hash ~/Pictures/to-protect -o fingerprints.json
+  empreinte hash photo1.jpg photo2.heic -o fingerprints.json
+
+Exit status: 0 all files were fingerprinted; 3 some files could not be used
+(the others are in the output); 1 the output could not be written; 2 wrong
+command line.
+"""
+
+_COMPARE_HELP = """\
+Compare two pictures and say whether they are the same image.
+
+Prints, for each kind of fingerprint, how far apart the two pictures are
+(0 means identical), then a plain answer: the same file, the same image, a near
+copy (for example re-compressed, resized or lightly edited), or different.
+
+Example:
+  empreinte compare original.jpg downloaded-copy.jpg
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_USAGE
+    code: int = args.handler(args)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="empreinte",
+        description="Find re-posted intimate images and get them taken down, "
+        "without the images ever leaving the victim's device.",
+    )
+    parser.add_argument("--version", action="version", version=f"empreinte {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    hash_cmd = sub.add_parser(
+        "hash",
+        help="make fingerprints of your photos, on this computer",
+        description=_HASH_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hash_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders")
+    hash_cmd.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE",
+        help="where to write the fingerprint file (this is the file you hand over)",
+    )
+    hash_cmd.add_argument(
+        "--manifest", type=Path, metavar="FILE",
+        help="where to write the local manifest (default: next to the output, "
+        "named *.local-manifest.json); keep it private",
+    )
+    hash_cmd.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N",
+        help="work on N photos at a time (default 1; 0 means one per processor)",
+    )
+    hash_cmd.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the final summary line"
+    )
+    hash_cmd.set_defaults(handler=_cmd_hash)
+
+    compare = sub.add_parser(
+        "compare",
+        help="say whether two pictures are the same image",
+        description=_COMPARE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("a", type=Path, metavar="A", help="first picture")
+    compare.add_argument("b", type=Path, metavar="B", help="second picture")
+    compare.set_defaults(handler=_cmd_compare)
+    return parser
+
+
+def _cmd_hash(args: argparse.Namespace) -> int:
+    from empreinte import batch
+    from empreinte.errors import EmpreinteError
+    from empreinte.hashing import fingerprint_file
+
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    output: Path = args.output
+    manifest: Path = args.manifest or output.with_name(
+        f"{output.name.removesuffix('.json')}.local-manifest.json"
+    )
+    if output.resolve() == manifest.resolve():
+        print("empreinte: the output and the manifest must be different files", file=sys.stderr)
+        return EXIT_USAGE
+    show = sys.stderr.isatty() and not args.quiet
+    summary = batch.run(args.paths, jobs=jobs, progress=_ProgressBar(sys.stderr) if show else None)
+    hashed = summary.of(batch.Outcome.HASHED)
+    try:
+        fingerprint_file.write(output, summary.records)
+        fingerprint_file.write_manifest(
+            manifest, {r.record.id: r.path for r in hashed if r.record is not None}
+        )
+    except (OSError, EmpreinteError) as exc:
+        print(f"empreinte: cannot write the output: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    _print_summary(summary, output, manifest, sys.stdout, quiet=args.quiet)
+    return EXIT_OK if len(hashed) == len(summary.results) else EXIT_PARTIAL
+
+
+def _print_summary(
+    summary: Summary, output: Path, manifest: Path, out: TextIO, *, quiet: bool
+) -> None:
+    from empreinte.batch import Outcome
+    low = summary.of(Outcome.LOW_QUALITY)
+    bad = summary.of(Outcome.UNREADABLE)
+    hashed = summary.of(Outcome.HASHED)
+    if not quiet:
+        for title, results in (("Refused, low quality", low), ("Unreadable", bad)):
+            if results:
+                print(f"{title}:", file=out)
+                for result in results:
+                    print(f"  {result.path}: {result.reason}", file=out)
+        print(f"Fingerprints written to {output} (hand this file over).", file=out)
+        print(f"Local manifest written to {manifest} (keep it private).", file=out)
+    print(
+        f"Summary: {len(hashed)} hashed, {len(low)} refused for low quality, "
+        f"{len(bad)} unreadable, {len(summary.results)} files in all.",
+        file=out,
+    )
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def __call__(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r[{bar}] {done}/{total} files{end}")
+        self.stream.flush()
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from empreinte.compare import compare_files
+    from empreinte.errors import ImageError
+
+    try:
+        report = compare_files(args.a, args.b)
+    except ImageError as exc:
+        print(f"empreinte: {exc.reason}", file=sys.stderr)
+        return EXIT_FATAL
+    except OSError as exc:
+        print(f"empreinte: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FATAL
+    for line in report.lines():
+        print(line)
+    return EXIT_OK
