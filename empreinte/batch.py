@@ -8,6 +8,7 @@ with a reason a person can act on.
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ class Outcome(enum.StrEnum):
     HASHED = "hashed"
     LOW_QUALITY = "low quality"
     UNREADABLE = "unreadable"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +52,15 @@ class Summary:
         return [r.record for r in self.of(Outcome.HASHED) if r.record is not None]
 
 
-def walk(paths: list[Path]) -> Iterator[tuple[str, str | None]]:
-    """Yield ``(path, problem)`` for every file under ``paths``, in a stable order.
+Found = tuple[str, FileResult | None]
+"""A path found by :func:`walk`, with its result when it is already settled."""
+
+
+def walk(paths: list[Path]) -> Iterator[Found]:
+    """Yield ``(path, result)`` for every file under ``paths``, in a stable order.
+
+    ``result`` is None for a file to hash, or the settled result of a path that
+    cannot be hashed (unreadable, or skipped as a loop).
 
     Folders are followed through symlinks, but each real folder is visited once,
     so a symlink loop ends. Hidden files inside folders (``.DS_Store``…) are
@@ -62,32 +71,33 @@ def walk(paths: list[Path]) -> Iterator[tuple[str, str | None]]:
         yield from _walk_one(path, seen, explicit=True)
 
 
-def _walk_one(
-    path: Path, seen: set[tuple[int, int]], *, explicit: bool
-) -> Iterator[tuple[str, str | None]]:
+def _walk_one(path: Path, seen: set[tuple[int, int]], *, explicit: bool) -> Iterator[Found]:
+    name = str(path)
     try:
         info = path.stat()
     except OSError as exc:
-        reason = "symlink loop" if exc.errno == 40 else (exc.strerror or str(exc))
-        yield str(path), f"cannot open: {reason}"
+        reason = "symlink loop" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        yield name, FileResult(name, Outcome.UNREADABLE, reason=f"cannot open: {reason}")
         return
     if stat.S_ISREG(info.st_mode):
-        yield str(path), None
+        yield name, None
         return
     if not stat.S_ISDIR(info.st_mode):
         if explicit:
-            yield str(path), "not a regular file"
+            yield name, FileResult(name, Outcome.UNREADABLE, reason="not a regular file")
         return
     key = (info.st_dev, info.st_ino)
     if key in seen:
         if path.is_symlink():
-            yield str(path), "skipped: symlink to a folder already visited (loop)"
+            reason = "symlink to a folder already visited (loop)"
+            yield name, FileResult(name, Outcome.SKIPPED, reason=reason)
         return
     seen.add(key)
     try:
         children = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError as exc:
-        yield str(path), f"cannot read folder: {exc.strerror or exc}"
+        reason = f"cannot read folder: {exc.strerror or exc}"
+        yield name, FileResult(name, Outcome.UNREADABLE, reason=reason)
         return
     for child in children:
         if child.name.startswith("."):
@@ -98,7 +108,7 @@ def _walk_one(
 def hash_file(path: str, limits: Limits = Limits()) -> FileResult:
     """Fingerprint one file; never raises for a bad file."""
     try:
-        with open(path, "rb") as handle:
+        with Path(path).open("rb") as handle:
             data = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         return FileResult(path, Outcome.UNREADABLE, reason=f"cannot read: {exc.strerror or exc}")
@@ -124,18 +134,13 @@ def run(
     """Fingerprint every file under ``paths`` with ``jobs`` processes."""
     found = list(walk(paths))
     summary = Summary()
-    todo = [p for p, problem in found if problem is None]
-    problems = {p: problem for p, problem in found if problem is not None}
-    results: dict[str, FileResult] = {
-        p: FileResult(p, Outcome.UNREADABLE, reason=problem) for p, problem in problems.items()
-    }
-    done = 0
+    todo = [p for p, settled in found if settled is None]
+    results = {p: settled for p, settled in found if settled is not None}
     total = len(todo)
     if progress:
         progress(0, total)
-    for result in _map(todo, jobs, limits):
+    for done, result in enumerate(_map(todo, jobs, limits), start=1):
         results[result.path] = result
-        done += 1
         if progress:
             progress(done, total)
     summary.results = [results[p] for p, _ in found]

@@ -15,12 +15,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from empreinte import __version__
 
 if TYPE_CHECKING:
     from empreinte.batch import Summary
+    from empreinte.settings import Settings
 
 EXIT_OK: Final = 0
 EXIT_FATAL: Final = 1
@@ -94,16 +95,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     hash_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders")
     hash_cmd.add_argument(
-        "-o", "--output", type=Path, required=True, metavar="FILE",
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="FILE",
         help="where to write the fingerprint file (this is the file you hand over)",
     )
     hash_cmd.add_argument(
-        "--manifest", type=Path, metavar="FILE",
+        "--manifest",
+        type=Path,
+        metavar="FILE",
         help="where to write the local manifest (default: next to the output, "
         "named *.local-manifest.json); keep it private",
     )
     hash_cmd.add_argument(
-        "-j", "--jobs", type=int, default=1, metavar="N",
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
         help="work on N photos at a time (default 1; 0 means one per processor)",
     )
     hash_cmd.add_argument(
@@ -120,7 +131,168 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("a", type=Path, metavar="A", help="first picture")
     compare.add_argument("b", type=Path, metavar="B", help="second picture")
     compare.set_defaults(handler=_cmd_compare)
+
+    _add_server_commands(sub)
     return parser
+
+
+def _database_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="SQLAlchemy URL of the database (default: EMPREINTE_DATABASE_URL, "
+        "else a SQLite file in ./data)",
+    )
+    command.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of the SQLite file and index snapshots (default: ./data)",
+    )
+
+
+def _add_server_commands(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the API server (NGOs, platforms, victims)",
+        description="Run the Empreinte API: SQLite and an in-process index by default, "
+        "or PostgreSQL with --database-url. OpenAPI docs are at /docs.",
+    )
+    _database_option(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.set_defaults(handler=_cmd_serve)
+
+    db = sub.add_parser("db", help="manage the database")
+    db_sub = db.add_subparsers(title="database commands", metavar="ACTION")
+    upgrade = db_sub.add_parser(
+        "upgrade", help="create or migrate the database to the latest schema"
+    )
+    _database_option(upgrade)
+    upgrade.set_defaults(handler=_cmd_db_upgrade)
+
+    keys = sub.add_parser(
+        "keys",
+        help="create, list and revoke API keys",
+        description="Manage API keys. The first admin key is made here, on the server: "
+        "empreinte keys create --role admin",
+    )
+    keys_sub = keys.add_subparsers(title="key commands", metavar="ACTION")
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    _database_option(create)
+    create.add_argument("--role", required=True, choices=["admin", "ngo", "platform"])
+    create.add_argument("--org", metavar="NAME", help="the NGO or platform the key belongs to")
+    create.add_argument("--label", help="a note to recognise the key by")
+    create.set_defaults(handler=_cmd_keys_create)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
+    _database_option(revoke)
+    revoke.add_argument("prefix", help="the key's prefix (the part after emp_)")
+    revoke.set_defaults(handler=_cmd_keys_revoke)
+    listing = keys_sub.add_parser("list", help="list keys (prefixes, roles, organisations)")
+    _database_option(listing)
+    listing.set_defaults(handler=_cmd_keys_list)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from empreinte.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    return Settings(**overrides)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from empreinte.api.app import create_app
+    from empreinte.logs import configure_logging
+
+    configure_logging()
+    settings = _settings(args)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    return EXIT_OK
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from empreinte.store import migrate
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.url)
+    print(f"database is up to date: {_redact(settings.url)}")
+    return EXIT_OK
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _open_sessions(args: argparse.Namespace) -> Any:
+    from empreinte.store import migrate
+    from empreinte.store.db import make_engine, make_sessionmaker
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.url)
+    return make_sessionmaker(make_engine(settings.url))
+
+
+def _cmd_keys_create(args: argparse.Namespace) -> int:
+    from empreinte.errors import EmpreinteError
+    from empreinte.store import audit
+    from empreinte.store.keys import create_key
+    from empreinte.store.models import Role
+
+    sessions = _open_sessions(args)
+    try:
+        with sessions.begin() as session:
+            row, key = create_key(session, Role(args.role), args.org, label=args.label)
+            audit.record(session, "cli", "key.create", target=row.prefix, role=args.role)
+    except EmpreinteError as exc:
+        print(f"empreinte: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(key)
+    print(
+        f"# {args.role} key {row.prefix}"
+        + (f" for {args.org}" if args.org else "")
+        + ": shown once, store it now",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from empreinte.errors import EmpreinteError
+    from empreinte.store import audit
+    from empreinte.store.keys import revoke_key
+
+    sessions = _open_sessions(args)
+    try:
+        with sessions.begin() as session:
+            revoke_key(session, args.prefix)
+            audit.record(session, "cli", "key.revoke", target=args.prefix)
+    except EmpreinteError as exc:
+        print(f"empreinte: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    print(f"revoked {args.prefix}")
+    return EXIT_OK
+
+
+def _cmd_keys_list(args: argparse.Namespace) -> int:
+    from empreinte.store.keys import list_keys
+
+    sessions = _open_sessions(args)
+    with sessions() as session:
+        for row in list_keys(session):
+            state = "revoked" if row.revoked_at else "active"
+            org = row.organisation.name if row.organisation else "-"
+            print(f"{row.prefix}  {row.role:<8}  {state:<7}  {org}")
+    return EXIT_OK
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
@@ -148,18 +320,22 @@ def _cmd_hash(args: argparse.Namespace) -> int:
         print(f"empreinte: cannot write the output: {exc}", file=sys.stderr)
         return EXIT_FATAL
     _print_summary(summary, output, manifest, sys.stdout, quiet=args.quiet)
-    return EXIT_OK if len(hashed) == len(summary.results) else EXIT_PARTIAL
+    settled = len(hashed) + len(summary.of(batch.Outcome.SKIPPED))
+    return EXIT_OK if settled == len(summary.results) else EXIT_PARTIAL
 
 
 def _print_summary(
     summary: Summary, output: Path, manifest: Path, out: TextIO, *, quiet: bool
 ) -> None:
     from empreinte.batch import Outcome
+
     low = summary.of(Outcome.LOW_QUALITY)
     bad = summary.of(Outcome.UNREADABLE)
+    skipped = summary.of(Outcome.SKIPPED)
     hashed = summary.of(Outcome.HASHED)
     if not quiet:
-        for title, results in (("Refused, low quality", low), ("Unreadable", bad)):
+        sections = (("Refused, low quality", low), ("Unreadable", bad), ("Skipped", skipped))
+        for title, results in sections:
             if results:
                 print(f"{title}:", file=out)
                 for result in results:
@@ -168,7 +344,7 @@ def _print_summary(
         print(f"Local manifest written to {manifest} (keep it private).", file=out)
     print(
         f"Summary: {len(hashed)} hashed, {len(low)} refused for low quality, "
-        f"{len(bad)} unreadable, {len(summary.results)} files in all.",
+        f"{len(bad)} unreadable, {len(skipped)} skipped, {len(summary.results)} files in all.",
         file=out,
     )
 

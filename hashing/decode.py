@@ -142,7 +142,9 @@ def decode(data: bytes, limits: Limits = Limits()) -> DecodedImage:
         raise ImageTooLarge(f"image is too large to decode ({exc})") from exc
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError) as exc:
         raise UnsupportedImage(f"corrupt or truncated image data ({exc})") from exc
-    return DecodedImage(rgb=rgb, media_type=_MEDIA_TYPES.get(fmt, "image/unknown"), source_mode=mode)
+    return DecodedImage(
+        rgb=rgb, media_type=_MEDIA_TYPES.get(fmt, "image/unknown"), source_mode=mode
+    )
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:
@@ -155,7 +157,7 @@ def to_rgb(image: Image.Image) -> np.ndarray:
         return _gray_to_rgb(gray.astype(np.uint8))
     if mode == "F":
         values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0)
-        if values.size and 0.0 <= values.min() and values.max() <= 1.0:
+        if values.size and values.min() >= 0.0 and values.max() <= 1.0:
             values = values * 255.0
         return _gray_to_rgb(np.clip(np.rint(values), 0, 255).astype(np.uint8))
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))

@@ -24,7 +24,7 @@ from empreinte.hashing.pdq import pdq_from_rgb
 from empreinte.hashing.signals import HashValue, SignalType
 
 QUALITY_FLOOR: Final = 50
-"""PDQ quality below this is too flat to match reliably; such images are refused for registration."""
+"""PDQ quality below this is too flat to match reliably; such images are not registered."""
 
 _COMPAT_SIDE: Final = 512
 """pHash, dHash and wHash are computed on a grayscale copy box-reduced to at most this side."""

@@ -66,6 +66,12 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _record_validator() -> jsonschema.Draft202012Validator:
+    defs = schema()["$defs"]
+    return jsonschema.Draft202012Validator({"$defs": defs, "$ref": "#/$defs/record"})
+
+
 def record_to_json(record: Fingerprint) -> dict[str, Any]:
     """Return the JSON form of one record."""
     return {
@@ -110,7 +116,7 @@ def loads(data: bytes | str) -> ParsedFile:
     _check_envelope(document)
     if len(document["records"]) > MAX_RECORDS:
         raise FingerprintFileError([f"more than {MAX_RECORDS:,} records in one file"])
-    validator = jsonschema.Draft202012Validator(schema()["$defs"]["record"])
+    validator = _record_validator()
     records: list[Fingerprint] = []
     problems: list[RecordProblem] = []
     seen: set[str] = set()
@@ -175,9 +181,13 @@ def _check_envelope(document: Any) -> None:
         raise FingerprintFileError([f"'format' must be {FORMAT!r}: this is not a fingerprint file"])
     version = document.get("version")
     if version != VERSION:
-        raise FingerprintFileError([f"unsupported version {version!r}; this reader knows {VERSION}"])
+        raise FingerprintFileError(
+            [f"unsupported version {version!r}; this reader knows {VERSION}"]
+        )
     envelope = dict(document, records=[])
-    problems = [_describe(e) for e in jsonschema.Draft202012Validator(schema()).iter_errors(envelope)]
+    problems = [
+        _describe(e) for e in jsonschema.Draft202012Validator(schema()).iter_errors(envelope)
+    ]
     if not isinstance(document.get("records"), list):
         problems.append("'records' must be a list")
     if problems:

@@ -83,9 +83,7 @@ class HashValue:
         value = text.strip().lower()
         expected = kind.nbits // 4
         if len(value) != expected:
-            raise SignalError(
-                f"{kind} value must be {expected} hex characters, got {len(value)}"
-            )
+            raise SignalError(f"{kind} value must be {expected} hex characters, got {len(value)}")
         if not set(value) <= _HEX:
             raise SignalError(f"{kind} value is not hexadecimal")
         return cls(kind, bytes.fromhex(value))

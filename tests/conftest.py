@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 EVALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "evaldata"
 
@@ -23,16 +23,28 @@ def evaldata() -> Path:
 
 
 def photo(seed: int = 0, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    """Draw a textured RGB test picture with enough detail for a high PDQ quality."""
+    """Draw a photo-like RGB picture: smooth shapes at several scales, edges, light grain.
+
+    Its PDQ quality is high and its hash is stable under re-encoding and resizing,
+    like a natural photo's.
+    """
     rng = np.random.default_rng(seed)
     width, height = size
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    channels = []
-    for _ in range(3):
-        fx, fy, phase = rng.uniform(0.005, 0.05), rng.uniform(0.005, 0.05), rng.uniform(0, 6)
-        wave = np.sin(xx * fx * 6.28 + phase) * np.cos(yy * fy * 6.28)
-        channels.append(128 + 90 * wave + rng.normal(0, 12, (height, width)))
-    pixels = np.clip(np.stack(channels, axis=2), 0, 255).astype(np.uint8)
+    layers = np.zeros((height, width, 3))
+    for cells, weight in ((3, 1.0), (6, 0.6), (12, 0.35)):
+        coarse = rng.uniform(0, 255, (cells, cells, 3)).astype(np.uint8)
+        smooth = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
+        layers += weight * np.asarray(smooth, dtype=np.float64)
+    layers = layers / 1.95
+    image = Image.fromarray(np.clip(layers, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x, y = rng.uniform(0, width), rng.uniform(0, height)
+        r = rng.uniform(0.05, 0.2) * min(size)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    grain = rng.normal(0, 3, (height, width, 3))
+    pixels = np.clip(np.asarray(image, dtype=np.float64) + grain, 0, 255).astype(np.uint8)
     return Image.fromarray(pixels)
 
 
@@ -54,6 +66,9 @@ def png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
     row = b"\x00" * (1 + (width + 7) // 8)
     parts = [compressor.compress(row) for _ in range(height)]
     parts.append(compressor.flush())
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
     )

@@ -35,7 +35,12 @@ def test_output_matches_the_schema_file(records: list[Fingerprint]) -> None:
     record = document["records"][0]
     assert set(record) == {"id", "media_type", "width", "height", "pipeline", "signals"}
     assert {s["type"] for s in record["signals"]} == {
-        "pdq", "phash", "dhash", "whash", "sha256", "md5"
+        "pdq",
+        "phash",
+        "dhash",
+        "whash",
+        "sha256",
+        "md5",
     }
     assert uuid.UUID(record["id"]).version == 4
 

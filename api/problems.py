@@ -1,0 +1,103 @@
+"""Answer every error as RFC 9457 ``application/problem+json``, from one table.
+
+Routes never build error responses: they raise domain errors (or
+:class:`Problem`), and the table below turns each into a status and a title.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from empreinte.errors import (
+    EmpreinteError,
+    FingerprintFileError,
+    ImageError,
+    ImageTooLarge,
+    SignalError,
+)
+from empreinte.store.registry import Conflict, NotFound
+
+MEDIA_TYPE: Final = "application/problem+json"
+
+
+class Problem(Exception):
+    """An HTTP problem raised by the API layer itself (authentication, limits)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+_TABLE: Final[list[tuple[type[EmpreinteError], int, str]]] = [
+    (NotFound, 404, "Not found"),
+    (Conflict, 409, "Conflict"),
+    (ImageTooLarge, 413, "Image too large"),
+    (ImageError, 422, "Unusable image"),
+    (FingerprintFileError, 422, "Invalid fingerprint file"),
+    (SignalError, 422, "Invalid hash"),
+    (EmpreinteError, 400, "Bad request"),
+]
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(EmpreinteError)
+    async def _domain(_request: Request, exc: EmpreinteError) -> JSONResponse:
+        for kind, status, title in _TABLE:
+            if isinstance(exc, kind):
+                extra: dict[str, Any] = {}
+                if isinstance(exc, FingerprintFileError):
+                    extra["problems"] = exc.problems[:100]
+                return problem_response(status, title, str(exc), **extra)
+        return problem_response(400, "Bad request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()[:50]
+        ]
+        return problem_response(
+            422, "Invalid request", "the request does not match the schema", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, str(exc.detail), headers=headers)

@@ -1,0 +1,35 @@
+"""Operations: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from empreinte.api.deps import StateDep
+from empreinte.api.problems import problem_response
+from empreinte.hashing.signals import SignalType
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(state: StateDep) -> Response | dict[str, object]:
+    """The index is loaded and has replayed the change log: matches are complete."""
+    follower = state.follower
+    if not follower.ready.is_set():
+        return problem_response(503, "Not ready", "the index is still loading")
+    return {"status": "ready", "seq": follower.live.seq}
+
+
+@router.get("/metrics")
+def metrics(state: StateDep) -> Response:
+    """Prometheus metrics: requests, latencies, index size, matches."""
+    for signal in SignalType:
+        state.metrics.index_size.labels(signal.value).set(state.follower.live.size(signal))
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

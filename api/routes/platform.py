@@ -1,0 +1,195 @@
+"""Platform routes: match an upload or hashes, send feedback, follow the hash feed.
+
+Answers carry match and fingerprint ids, the signal, the distance and a
+confidence: never a case number, an organisation, or anything about the victim.
+Uploaded bytes are hashed in memory and dropped; they are never written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from empreinte.api.deps import PlatformDep, SessionDep, StateDep
+from empreinte.api.multipart import read_field
+from empreinte.api.problems import Problem
+from empreinte.api.schemas import (
+    FeedbackCreate,
+    FeedChange,
+    FeedPage,
+    MatchList,
+    MatchPublic,
+    MatchRequest,
+)
+from empreinte.api.state import AppState
+from empreinte.detection.service import Query as HashQuery
+from empreinte.detection.service import image_queries, match_queries
+from empreinte.errors import SignalError
+from empreinte.hashing.decode import Limits
+from empreinte.hashing.signals import HashValue
+from empreinte.store import audit, registry
+from empreinte.store import models as m
+from empreinte.store.keys import Principal
+
+router = APIRouter(prefix="/v1", tags=["platforms"])
+
+_MATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/MatchRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("/match", response_model=MatchList, openapi_extra=_MATCH_BODY)
+async def match(request: Request, principal: PlatformDep, state: StateDep) -> MatchList:
+    """Is this a registered image? Send the image as multipart ``file``, or up to 1,000 hashes.
+
+    JSON form: ``{"signals": [{"type": "pdq", "value": "<64 hex>"}, ...]}``.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        queries, kind = await _upload_queries(request, state), "image"
+    elif content_type.split(";")[0].strip() == "application/json":
+        queries, kind = (
+            _hash_queries(await request.body(), state.settings.max_match_batch),
+            "hashes",
+        )
+    else:
+        raise Problem(415, "Unsupported media type", "send multipart/form-data or application/json")
+    found = await run_in_threadpool(_match, state, principal, queries, kind)
+    return MatchList(matches=found)
+
+
+async def _upload_queries(request: Request, state: AppState) -> list[HashQuery]:
+    body = await request.body()
+    data = read_field(body, request.headers["content-type"], "file")
+    del body
+    limit = state.settings.max_image_bytes
+    if len(data) > limit:
+        raise Problem(413, "Image too large", f"images are limited to {limit:,} bytes")
+    limits = Limits(max_bytes=limit, max_pixels=state.settings.max_image_pixels)
+    queries = await run_in_threadpool(image_queries, data, limits)
+    del data
+    return queries
+
+
+def _hash_queries(body: bytes, max_batch: int) -> list[HashQuery]:
+    try:
+        request = MatchRequest.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise Problem(422, "Invalid request", f"not a valid match request: {exc}"[:500]) from exc
+    if len(request.signals) > max_batch:
+        raise Problem(413, "Batch too large", f"send at most {max_batch} hashes per request")
+    queries = []
+    problems = []
+    for index, item in enumerate(request.signals):
+        try:
+            value = HashValue.parse(item.type, item.value)
+        except SignalError as exc:
+            problems.append({"index": index, "reason": str(exc)})
+            continue
+        queries.append(HashQuery(value.signal, value.raw, index))
+    if problems:
+        raise Problem(422, "Invalid hash", "some hashes are malformed", problems=problems[:100])
+    return queries
+
+
+def _match(
+    state: AppState, principal: Principal, queries: list[HashQuery], kind: str
+) -> list[MatchPublic]:
+    with state.sessions.begin() as session:
+        found = match_queries(
+            session,
+            state.follower.live,
+            queries,
+            source="platform",
+            organisation_id=principal.organisation_id,
+        )
+        audit.record(
+            session,
+            principal.actor,
+            "match.query",
+            organisation_id=principal.organisation_id,
+            kind=kind,
+            queries=len(queries),
+            matches=[f.match_id for f in found],
+        )
+    for item in found:
+        state.metrics.matches.labels("platform", item.signal.value).inc()
+    return [
+        MatchPublic(
+            match_id=f.match_id,
+            fingerprint_id=f.fingerprint_id,
+            signal=f.signal.value,
+            distance=f.distance,
+            confidence=f.confidence,
+            query=f.query,
+        )
+        for f in found
+    ]
+
+
+@router.post("/matches/{match_id}/feedback", status_code=204)
+def feedback(
+    match_id: str, body: FeedbackCreate, principal: PlatformDep, session: SessionDep
+) -> None:
+    """Say what you did with a match: ``blocked``, ``not_blocked`` or ``pending_review``."""
+    with session.begin():
+        event = session.get(m.MatchEvent, match_id)
+        if event is None or event.organisation_id != principal.organisation_id:
+            raise Problem(404, "Not found", "no such match for this platform")
+        event.feedback = body.feedback
+        event.feedback_at = m.utcnow()
+        audit.record(
+            session,
+            principal.actor,
+            "match.feedback",
+            organisation_id=principal.organisation_id,
+            target=match_id,
+            feedback=body.feedback,
+        )
+
+
+@router.get("/feed", response_model=FeedPage)
+def feed(
+    principal: PlatformDep,
+    session: SessionDep,
+    since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> FeedPage:
+    """Hashes added and removed since a checkpoint, for platforms that match on their side.
+
+    A withdrawal appears as a ``remove``. Start with ``since=0`` and pass back
+    the ``checkpoint`` of each page.
+    """
+    changes = registry.changes_since(session, since, limit=limit + 1)
+    more = len(changes) > limit
+    page = changes[:limit]
+    checkpoint = page[-1].seq if page else since
+    return FeedPage(
+        changes=[
+            FeedChange(
+                seq=c.seq,
+                op="add" if c.op == "add" else "remove",
+                signal=c.signal.value,
+                value=c.value.hex(),
+            )
+            for c in page
+        ],
+        checkpoint=checkpoint,
+        more=more,
+    )

@@ -1,0 +1,56 @@
+"""What the app holds while it runs: settings, database, index follower, limits, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from empreinte.api.limits import FailureWindow, TokenBucket
+from empreinte.settings import Settings
+from empreinte.store.follow import Follower
+
+
+@dataclass
+class Metrics:
+    """Prometheus metrics of one app, in their own registry."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "empreinte_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "empreinte_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.matches = Counter(
+            "empreinte_matches", "Matches reported", ["source", "signal"], registry=self.registry
+        )
+        self.index_size = Gauge(
+            "empreinte_index_size",
+            "Hash values in the live index",
+            ["signal"],
+            registry=self.registry,
+        )
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    follower: Follower
+    rate: TokenBucket
+    pin_by_case: FailureWindow
+    pin_by_client: FailureWindow
+    metrics: Metrics

@@ -1,0 +1,1 @@
+"""detection: fingerprint, candidates, decision, match: one use case for the API and the crawler."""

@@ -1,0 +1,42 @@
+"""Hold every setting in one place, read from ``EMPREINTE_*`` variables; never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of the service; build one with ``Settings()`` in ``main`` or a test."""
+
+    model_config = SettingsConfigDict(env_prefix="EMPREINTE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="SQLite file and index snapshots")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: a SQLite file in data_dir"
+    )
+    pdq_threshold: int = Field(default=31, ge=0, le=64)
+    follow_interval: float = Field(default=0.2, gt=0, description="change-log poll, seconds")
+    snapshot_every: float = Field(default=300.0, gt=0, description="index snapshot, seconds")
+    max_request_bytes: int = Field(default=25 * 1024 * 1024, description="any request body")
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, description="an uploaded image")
+    max_image_pixels: int = Field(default=50_000_000, description="an uploaded image")
+    rate_per_key: float = Field(default=2000.0, gt=0, description="requests a second per key")
+    rate_burst: float = Field(default=4000.0, gt=0)
+    pin_failures_per_case: int = Field(default=5, description="wrong PINs per case per window")
+    pin_failures_per_client: int = Field(default=20, description="wrong PINs per client")
+    pin_window: float = Field(default=900.0, description="PIN throttle window, seconds")
+    max_match_batch: int = Field(default=1000)
+
+    @property
+    def url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'empreinte.db').resolve()}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "index"

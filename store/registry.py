@@ -1,0 +1,301 @@
+"""Register cases and fingerprints, withdraw them, and write the change log.
+
+These are the registry's services: plain functions over a SQLAlchemy session,
+used alike by the API, the CLI and the tests. Each function that can make a
+hash value matchable, or stop it, recomputes ``hashes.active`` for the values
+it touched and appends one ``changes`` row per flip, inside the caller's
+transaction and under the change-log lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from empreinte.errors import EmpreinteError
+from empreinte.hashing.fingerprint import QUALITY_FLOOR
+from empreinte.hashing.fingerprint import Fingerprint as FingerprintRecord
+from empreinte.hashing.signals import SignalType
+from empreinte.index.live import Change as IndexChange
+from empreinte.store import models as m
+from empreinte.store.db import lock_change_log
+from empreinte.store.secrets import hash_pin, new_case_number, new_pin
+
+MAX_CHANGES_PER_READ: Final = 50_000
+
+
+class NotFound(EmpreinteError):
+    """The thing asked for does not exist, or is not the caller's to see."""
+
+
+class Conflict(EmpreinteError):
+    """The request contradicts the current state (for example, a withdrawn case)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why one record of a fingerprint file was not registered."""
+
+    index: int
+    record_id: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class AttachResult:
+    accepted: int = 0
+    already_present: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def create_organisation(
+    session: Session, name: str, kind: str, contact_email: str | None = None
+) -> m.Organisation:
+    """Create an organisation (``ngo``, ``platform`` or ``operator``)."""
+    org = m.Organisation(name=name, kind=kind, contact_email=contact_email)
+    session.add(org)
+    session.flush()
+    return org
+
+
+def get_or_create_organisation(session: Session, name: str, kind: str) -> m.Organisation:
+    org = session.scalar(select(m.Organisation).where(m.Organisation.name == name))
+    if org is not None:
+        if org.kind != kind:
+            raise Conflict(f"organisation {name!r} exists and is a {org.kind}, not a {kind}")
+        return org
+    return create_organisation(session, name, kind)
+
+
+def open_case(session: Session, organisation_id: int) -> tuple[m.Case, str]:
+    """Open a case for a victim; return it and its PIN, which is never stored in clear."""
+    pin = new_pin()
+    case = m.Case(
+        id=str(uuid.uuid4()),
+        case_number=_unique_case_number(session),
+        pin_hash=hash_pin(pin),
+        status=m.CaseStatus.RECEIVED.value,
+        organisation_id=organisation_id,
+    )
+    session.add(case)
+    session.flush()
+    return case, pin
+
+
+def _unique_case_number(session: Session) -> str:
+    while True:
+        number = new_case_number()
+        if session.scalar(select(m.Case.id).where(m.Case.case_number == number)) is None:
+            return number
+
+
+def validate_record(record: FingerprintRecord, floor: int = QUALITY_FLOOR) -> str | None:
+    """Return why ``record`` must not be registered, or None when it may be."""
+    pdq = record.get(SignalType.PDQ)
+    if pdq is None:
+        return "a PDQ signal is required"
+    if (pdq.quality or 0) < floor:
+        return f"PDQ quality {pdq.quality} is below {floor}: too little detail to match"
+    for signal in record.signals:
+        problem = signal.value.entropy_problem()
+        if problem is not None:
+            return problem
+    return None
+
+
+def attach_fingerprints(
+    session: Session,
+    case: m.Case,
+    records: Sequence[FingerprintRecord],
+    *,
+    floor: int = QUALITY_FLOOR,
+    first_index: int = 0,
+) -> AttachResult:
+    """Register ``records`` in ``case`` and make their hashes matchable.
+
+    Each record is checked on its own; refused ones are reported with a reason.
+    A hash value already registered (in this or another case) is stored once
+    and linked again.
+    """
+    if case.status in (m.CaseStatus.WITHDRAWN.value, m.CaseStatus.DELETED.value):
+        raise Conflict(f"case is {case.status}: fingerprints can no longer be added")
+    lock_change_log(session)
+    result = AttachResult()
+    touched: set[int] = set()
+    for offset, record in enumerate(records):
+        problem = validate_record(record, floor)
+        if problem is not None:
+            result.refused.append(Refusal(first_index + offset, str(record.id), problem))
+            continue
+        row = session.get(m.Fingerprint, str(record.id))
+        if row is None:
+            row = _insert_fingerprint(session, record)
+        link = session.get(m.CaseFingerprint, (case.id, row.id))
+        if link is not None:
+            result.already_present += 1
+            continue
+        session.add(m.CaseFingerprint(case_id=case.id, fingerprint_id=row.id))
+        touched.update(
+            session.scalars(
+                select(m.FingerprintHash.hash_id).where(m.FingerprintHash.fingerprint_id == row.id)
+            )
+        )
+        result.accepted += 1
+    if result.accepted and case.status == m.CaseStatus.RECEIVED.value:
+        case.status = m.CaseStatus.ACTIVE.value
+    case.updated_at = m.utcnow()
+    session.flush()
+    refresh_active(session, touched)
+    return result
+
+
+def _insert_fingerprint(session: Session, record: FingerprintRecord) -> m.Fingerprint:
+    row = m.Fingerprint(
+        id=str(record.id),
+        media_type=record.media_type,
+        width=record.width,
+        height=record.height,
+        pipeline=record.pipeline,
+        quality=record.quality,
+    )
+    session.add(row)
+    for signal in record.signals:
+        hash_id = _get_or_create_hash(session, signal.type, signal.value.raw)
+        session.add(
+            m.FingerprintHash(fingerprint_id=row.id, hash_id=hash_id, quality=signal.quality)
+        )
+    session.flush()
+    return row
+
+
+def _get_or_create_hash(session: Session, signal: SignalType, value: bytes) -> int:
+    query = select(m.Hash.id).where(m.Hash.signal == signal.value, m.Hash.value == value)
+    hash_id = session.scalar(query)
+    if hash_id is None:
+        row = m.Hash(signal=signal.value, value=value, active=False)
+        session.add(row)
+        session.flush()
+        hash_id = row.id
+    return hash_id
+
+
+def set_case_status(session: Session, case: m.Case, status: m.CaseStatus) -> None:
+    """Move ``case`` to ``status`` and make its hashes match, or stop, accordingly."""
+    lock_change_log(session)
+    case.status = status.value
+    now = m.utcnow()
+    case.updated_at = now
+    if status in (m.CaseStatus.WITHDRAWN, m.CaseStatus.DELETED) and case.withdrawn_at is None:
+        case.withdrawn_at = now
+    session.flush()
+    refresh_active(session, case_hash_ids(session, case.id))
+
+
+def withdraw_case(session: Session, case: m.Case) -> None:
+    """Withdraw consent: the case's hashes stop matching unless another active case holds them."""
+    if case.status == m.CaseStatus.DELETED.value:
+        raise Conflict("case is deleted")
+    set_case_status(session, case, m.CaseStatus.WITHDRAWN)
+
+
+def case_hash_ids(session: Session, case_id: str) -> set[int]:
+    query = (
+        select(m.FingerprintHash.hash_id)
+        .join(
+            m.CaseFingerprint, m.CaseFingerprint.fingerprint_id == m.FingerprintHash.fingerprint_id
+        )
+        .where(m.CaseFingerprint.case_id == case_id)
+    )
+    return set(session.scalars(query))
+
+
+def refresh_active(session: Session, hash_ids: Iterable[int]) -> int:
+    """Recompute ``active`` for ``hash_ids``; log one change per flip; return the flips."""
+    ids = sorted(set(hash_ids))
+    flips = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        held = (
+            select(m.FingerprintHash.hash_id)
+            .join(
+                m.CaseFingerprint,
+                m.CaseFingerprint.fingerprint_id == m.FingerprintHash.fingerprint_id,
+            )
+            .join(m.Case, m.Case.id == m.CaseFingerprint.case_id)
+            .where(
+                and_(
+                    m.FingerprintHash.hash_id.in_(chunk),
+                    m.Case.status == m.CaseStatus.ACTIVE.value,
+                )
+            )
+        )
+        should = set(session.scalars(held))
+        rows = session.execute(
+            select(m.Hash.id, m.Hash.signal, m.Hash.value, m.Hash.active).where(
+                m.Hash.id.in_(chunk)
+            )
+        ).all()
+        for hash_id, signal, value, active in rows:
+            wanted = hash_id in should
+            if wanted == active:
+                continue
+            session.execute(update(m.Hash).where(m.Hash.id == hash_id).values(active=wanted))
+            op = m.ChangeOp.ADD if wanted else m.ChangeOp.REMOVE
+            session.add(m.Change(hash_id=hash_id, signal=signal, value=value, op=op.value))
+            flips += 1
+    session.flush()
+    return flips
+
+
+def changes_since(
+    session: Session, seq: int, limit: int = MAX_CHANGES_PER_READ
+) -> list[IndexChange]:
+    """Return up to ``limit`` changes with ``seq`` greater than ``seq``, in order."""
+    rows = session.execute(
+        select(m.Change.seq, m.Change.op, m.Change.signal, m.Change.hash_id, m.Change.value)
+        .where(m.Change.seq > seq)
+        .order_by(m.Change.seq)
+        .limit(limit)
+    ).all()
+    return [
+        IndexChange(seq=r[0], op=r[1], signal=SignalType(r[2]), hash_id=r[3], value=r[4])
+        for r in rows
+    ]
+
+
+def last_seq(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(m.Change.seq), 0))) or 0)
+
+
+def fingerprints_of_hashes(session: Session, hash_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Map each hash id to the fingerprints of active cases that carry it."""
+    ids = list(set(hash_ids))
+    if not ids:
+        return {}
+    active_case = exists().where(
+        and_(
+            m.CaseFingerprint.fingerprint_id == m.FingerprintHash.fingerprint_id,
+            m.Case.id == m.CaseFingerprint.case_id,
+            m.Case.status == m.CaseStatus.ACTIVE.value,
+        )
+    )
+    rows = session.execute(
+        select(m.FingerprintHash.hash_id, m.FingerprintHash.fingerprint_id)
+        .where(m.FingerprintHash.hash_id.in_(ids), active_case)
+        .order_by(m.FingerprintHash.hash_id, m.FingerprintHash.fingerprint_id)
+    ).all()
+    found: dict[int, list[str]] = {}
+    for hash_id, fingerprint_id in rows:
+        found.setdefault(hash_id, []).append(fingerprint_id)
+    return found
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """Return ``value`` as an aware UTC datetime (SQLite drops the zone)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
