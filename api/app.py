@@ -22,6 +22,7 @@ from empreinte.api.limits import (
     TokenBucket,
 )
 from empreinte.api.routes import cases, keys, ops, platform, victims
+from empreinte.api.schemas import MatchRequest
 from empreinte.api.state import AppState, Metrics
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.settings import Settings
@@ -105,6 +106,9 @@ def _openapi(app: FastAPI) -> dict[str, object]:
         components["FingerprintFile"] = text
         for name, body in defs.items():
             components[f"FingerprintFile_{name}"] = _rebase(body)
+        match_schema = MatchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(match_schema.pop("$defs", {}))
+        components["MatchRequest"] = match_schema
         app.openapi_schema = document
     return app.openapi_schema
 

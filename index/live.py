@@ -39,9 +39,21 @@ class Change:
 
     seq: int
     op: str
-    signal: SignalType
+    signal: str
     hash_id: int
     value: bytes
+
+    def problem(self) -> str | None:
+        """Say why this change cannot be applied (a corrupt row), or return None."""
+        if self.op not in ("add", "remove"):
+            return f"unknown operation {self.op!r}"
+        try:
+            kind = SignalType(self.signal)
+        except ValueError:
+            return f"unknown signal {self.signal!r}"
+        if len(self.value) * 8 != kind.nbits:
+            return f"{kind} value of {len(self.value)} bytes"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,24 +106,30 @@ class LiveIndex:
         applied = 0
         with self._lock:
             batch: list[Change] = []
+            last = self.seq
             for change in changes:
                 if change.seq <= self.seq:
+                    continue
+                last = change.seq
+                problem = change.problem()
+                if problem is not None:
+                    log.warning("skipped a corrupt change (seq %d): %s", change.seq, problem)
                     continue
                 batch.append(change)
             for group in _runs(batch):
                 self._apply_run(group)
                 applied += len(group)
-            if batch:
-                self.seq = batch[-1].seq
+            self.seq = last
         return applied
 
     def _apply_run(self, run: list[Change]) -> None:
         """Apply consecutive changes of one op and one signal together."""
         first = run[0]
-        if first.signal.perceptual:
-            index = self._hamming.get(first.signal)
+        kind = SignalType(first.signal)
+        if kind.perceptual:
+            index = self._hamming.get(kind)
             if index is None:
-                index = self._hamming[first.signal] = HammingIndex(first.signal.nbits)
+                index = self._hamming[kind] = HammingIndex(kind.nbits)
             ids = np.fromiter((c.hash_id for c in run), dtype=np.int64, count=len(run))
             if first.op == "add":
                 index.remove(ids)
@@ -120,7 +138,7 @@ class LiveIndex:
             else:
                 index.remove(ids)
             return
-        exact = self._exact.setdefault(first.signal, _ExactIndex())
+        exact = self._exact.setdefault(kind, _ExactIndex())
         for change in run:
             if change.op == "add":
                 exact.add(change.hash_id, change.value)
@@ -145,6 +163,15 @@ class LiveIndex:
             signal
         )
         return len(index) if index is not None else 0
+
+    def warm_up(self) -> None:
+        """Compile the search kernels now, so the first real query does not pay for it."""
+        for kind in (SignalType.PDQ, SignalType.PHASH):
+            index = HammingIndex(kind.nbits)
+            index.add(np.array([1], dtype=np.int64), np.ones((1, kind.nbits // 8), dtype=np.uint8))
+            index.search(np.zeros(kind.nbits // 8, dtype=np.uint8), 31)
+            index.compact()
+            index.search(np.zeros(kind.nbits // 8, dtype=np.uint8), 31)
 
     def compact(self) -> None:
         """Merge pending adds and drop tombstones in every Hamming index."""
@@ -207,7 +234,7 @@ def _runs(changes: list[Change]) -> Iterable[list[Change]]:
     """Split changes into maximal runs of the same op and signal, keeping order."""
     run: list[Change] = []
     for change in changes:
-        if run and (change.op != run[0].op or change.signal is not run[0].signal):
+        if run and (change.op != run[0].op or change.signal != run[0].signal):
             yield run
             run = []
         run.append(change)

@@ -53,6 +53,7 @@ class Follower:
         self.live = self._load_snapshot()
         self._snapshot_seq = self.live.seq
         replayed = self.catch_up()
+        self.live.warm_up()
         self.ready.set()
         log.info(
             "index ready at seq %d: %d changes replayed in %.2f s",

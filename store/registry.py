@@ -263,10 +263,7 @@ def changes_since(
         .order_by(m.Change.seq)
         .limit(limit)
     ).all()
-    return [
-        IndexChange(seq=r[0], op=r[1], signal=SignalType(r[2]), hash_id=r[3], value=r[4])
-        for r in rows
-    ]
+    return [IndexChange(seq=r[0], op=r[1], signal=r[2], hash_id=r[3], value=r[4]) for r in rows]
 
 
 def last_seq(session: Session) -> int:

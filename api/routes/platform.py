@@ -185,7 +185,7 @@ def feed(
             FeedChange(
                 seq=c.seq,
                 op="add" if c.op == "add" else "remove",
-                signal=c.signal.value,
+                signal=c.signal,
                 value=c.value.hex(),
             )
             for c in page
