@@ -91,7 +91,7 @@ def fingerprint_decoded(decoded: DecodedImage, data: bytes) -> Fingerprint:
         Signal(HashValue(SignalType.PDQ, pdq_raw), quality),
         Signal(_imagehash_value(SignalType.PHASH, imagehash.phash(small)), quality),
         Signal(_imagehash_value(SignalType.DHASH, imagehash.dhash(small)), quality),
-        Signal(_imagehash_value(SignalType.WHASH, imagehash.whash(small)), quality),
+        Signal(_imagehash_value(SignalType.WHASH, imagehash.whash(small, image_scale=64)), quality),
         Signal(HashValue(SignalType.SHA256, hashlib.sha256(data).digest())),
         Signal(HashValue(SignalType.MD5, hashlib.md5(data, usedforsecurity=False).digest())),
     )
@@ -108,7 +108,9 @@ def _compat_gray(rgb: np.ndarray) -> Image.Image:
 
     imagehash resizes with Lanczos from full resolution, which costs more than
     PDQ on a phone photo; a box reduction to at most 512 px first changes the
-    64-bit hashes by a bit or two at most and keeps them comparable.
+    64-bit hashes by a bit or two at most and keeps them comparable. wHash is
+    computed at a fixed 64x64 scale (imagehash's default grows with the image,
+    which costs 5 ms a photo and makes the value depend on the image size).
     """
     gray = Image.fromarray(rgb).convert("L")
     factor = max(1, min(gray.size) // _COMPAT_SIDE)
