@@ -5,9 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import empreinte.crawler.models
+import empreinte.notices.models
 from empreinte.settings import Settings
 from empreinte.store.db import make_engine
 from empreinte.store.models import Base
+
+_ROOMS_WITH_TABLES = (empreinte.crawler.models, empreinte.notices.models)
 
 config = context.config
 

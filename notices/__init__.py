@@ -1,0 +1,1 @@
+"""notices: sightings, takedown notices, delivery, re-checks and statistics."""
