@@ -23,7 +23,8 @@ from empreinte.api.limits import (
 )
 from empreinte.api.routes import cases, keys, ops, platform, victims
 from empreinte.api.schemas import MatchRequest
-from empreinte.api.state import AppState, Metrics
+from empreinte.api.state import AppState, KeyCache, Metrics
+from empreinte.store.audit import AuditQueue
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.settings import Settings
 from empreinte.store import migrate
@@ -68,11 +69,14 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
             pin_by_case=FailureWindow(settings.pin_failures_per_case, settings.pin_window),
             pin_by_client=FailureWindow(settings.pin_failures_per_client, settings.pin_window),
             metrics=metrics,
+            audit=AuditQueue(sessions),
+            keys=KeyCache(),
         )
         follower.start()
         try:
             yield
         finally:
+            app.state.empreinte.audit.close()
             follower.stop()
             engine.dispose()
 

@@ -40,8 +40,13 @@ def get_principal(request: Request, state: StateDep) -> Principal:
             "send an API key as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with state.sessions() as session:
-        principal = authenticate(session, key.strip())
+    key = key.strip()
+    principal = state.keys.get(key)
+    if principal is None:
+        with state.sessions() as session:
+            principal = authenticate(session, key)
+        if principal is not None:
+            state.keys.put(key, principal)
     if principal is None:
         raise Problem(
             401,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -10,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.api.limits import FailureWindow, TokenBucket
 from empreinte.settings import Settings
+from empreinte.store.audit import AuditQueue
 from empreinte.store.follow import Follower
+from empreinte.store.keys import Principal
 
 
 @dataclass
@@ -44,6 +48,35 @@ class Metrics:
         )
 
 
+class KeyCache:
+    """Remember authenticated keys for ``ttl`` seconds, so a lookup costs no query.
+
+    Revoking through this process clears the cache at once; a revocation made by
+    another process (the CLI, another worker) takes effect within ``ttl``.
+    """
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -54,3 +87,5 @@ class AppState:
     pin_by_case: FailureWindow
     pin_by_client: FailureWindow
     metrics: Metrics
+    audit: AuditQueue
+    keys: KeyCache

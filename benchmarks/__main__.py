@@ -5,7 +5,12 @@ from __future__ import annotations
 import runpy
 import sys
 
-SUITES = ["benchmarks.hashing.run", "benchmarks.index.run", "benchmarks.robustness.run"]
+SUITES = [
+    "benchmarks.hashing.run",
+    "benchmarks.index.run",
+    "benchmarks.api.run",
+    "benchmarks.robustness.run",
+]
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from empreinte.api.deps import AdminDep, SessionDep
+from empreinte.api.deps import AdminDep, SessionDep, StateDep
 from empreinte.api.schemas import KeyCreate, KeyCreated, KeyPublic
 from empreinte.store import audit, keys
 from empreinte.store import models as m
@@ -44,12 +44,14 @@ def list_all(principal: AdminDep, session: SessionDep) -> list[KeyPublic]:
 
 
 @router.post("/{prefix}/revoke", response_model=KeyPublic)
-def revoke(prefix: str, principal: AdminDep, session: SessionDep) -> KeyPublic:
+def revoke(prefix: str, principal: AdminDep, session: SessionDep, state: StateDep) -> KeyPublic:
     """Revoke a key: it is refused from the next request on."""
     with session.begin():
         row = keys.revoke_key(session, prefix)
         audit.record(session, principal.actor, "key.revoke", target=prefix)
-        return _public(session, row)
+        public = _public(session, row)
+    state.keys.clear()
+    return public
 
 
 @router.post("/{prefix}/rotate", status_code=201, response_model=KeyCreated)
@@ -57,6 +59,7 @@ def rotate(
     prefix: str,
     principal: AdminDep,
     session: SessionDep,
+    state: StateDep,
     grace_seconds: Annotated[int, Query(ge=0, le=30 * 86400)] = 3600,
 ) -> KeyCreated:
     """Issue a replacement key; the old one keeps working for ``grace_seconds``."""
@@ -64,4 +67,5 @@ def rotate(
         row, key = keys.rotate_key(session, prefix, dt.timedelta(seconds=grace_seconds))
         audit.record(session, principal.actor, "key.rotate", target=prefix, new=row.prefix)
         public = _public(session, row)
+    state.keys.clear()
     return KeyCreated(**public.model_dump(), key=key)

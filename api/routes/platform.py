@@ -119,15 +119,14 @@ def _match(
             source="platform",
             organisation_id=principal.organisation_id,
         )
-        audit.record(
-            session,
-            principal.actor,
-            "match.query",
-            organisation_id=principal.organisation_id,
-            kind=kind,
-            queries=len(queries),
-            matches=[f.match_id for f in found],
-        )
+    state.audit.put(
+        principal.actor,
+        "match.query",
+        organisation_id=principal.organisation_id,
+        kind=kind,
+        queries=len(queries),
+        matches=[f.match_id for f in found],
+    )
     for item in found:
         state.metrics.matches.labels("platform", item.signal.value).inc()
     return [

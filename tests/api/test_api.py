@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import time
 
 import httpx
 import numpy as np
+from PIL import Image
+from sqlalchemy import select
 
 from empreinte.hashing import fingerprint_file
 from empreinte.hashing.fingerprint import fingerprint_bytes
+from empreinte.store import models as m
+from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.models import Role
 from tests.api.conftest import Api
 from tests.conftest import encode, photo, png_bomb
@@ -85,10 +91,6 @@ def test_new_user_journey(api: Api) -> None:
     )
     assert attached.status_code == 200, attached.text
     assert attached.json() == {"accepted": 2, "already_present": 0, "refused": []}
-
-    import io
-
-    from PIL import Image
 
     repost = encode(Image.open(io.BytesIO(images[0])).resize((480, 360)), "JPEG", quality=60)
     found = platform.post("/v1/match", files={"file": ("upload.jpg", repost, "image/jpeg")})
@@ -245,3 +247,23 @@ def test_admin_can_rotate_keys(sqlite_api: Api) -> None:
     assert rotated.status_code == 201
     assert api.client(rotated.json()["key"]).get("/v1/feed").status_code == 200
     assert api.client(key).get("/v1/feed").status_code == 401
+
+
+def test_every_action_and_query_is_audited_without_the_image(sqlite_api: Api) -> None:
+    api = sqlite_api
+    ngo, platform = api.client(api.ngo_a), api.client(api.platform)
+    case = _open_case(ngo)
+    image = encode(photo(7, (640, 480)), "JPEG")
+    platform.post("/v1/match", files={"file": ("x.jpg", image, "image/jpeg")})
+    api.client().post("/v1/case-status", json={"case_number": case["case_number"], "pin": "0"})
+    time.sleep(0.5)
+    engine = make_engine(api.settings.url)
+    with make_sessionmaker(engine)() as session:
+        rows = session.scalars(select(m.AuditEntry).order_by(m.AuditEntry.id)).all()
+        actions = [r.action for r in rows]
+        details = " ".join(str(r.details) for r in rows)
+    engine.dispose()
+    assert "case.open" in actions
+    assert "match.query" in actions
+    assert "victim.pin_failed" in actions
+    assert image[:64].hex() not in details
