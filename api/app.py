@@ -24,10 +24,10 @@ from empreinte.api.limits import (
 from empreinte.api.routes import cases, keys, ops, platform, victims
 from empreinte.api.schemas import MatchRequest
 from empreinte.api.state import AppState, KeyCache, Metrics
-from empreinte.store.audit import AuditQueue
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.settings import Settings
 from empreinte.store import migrate
+from empreinte.store.audit import AuditQueue
 from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.follow import Follower
 
