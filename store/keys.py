@@ -23,6 +23,7 @@ class Principal:
     key_prefix: str
     role: m.Role
     organisation_id: int | None
+    pdq_threshold: int | None = None
 
     @property
     def actor(self) -> str:
@@ -74,7 +75,8 @@ def authenticate(session: Session, key: str, now: dt.datetime | None = None) -> 
         return None
     if row.expires_at is not None and utc(row.expires_at) <= moment:
         return None
-    return Principal(row.prefix, m.Role(row.role), row.organisation_id)
+    threshold = row.organisation.pdq_threshold if row.organisation is not None else None
+    return Principal(row.prefix, m.Role(row.role), row.organisation_id, threshold)
 
 
 def revoke_key(session: Session, prefix: str) -> m.ApiKey:

@@ -26,11 +26,11 @@ from empreinte.api.schemas import (
     MatchRequest,
 )
 from empreinte.api.state import AppState
+from empreinte.detection.service import DEFAULT_THRESHOLDS, image_queries, match_queries
 from empreinte.detection.service import Query as HashQuery
-from empreinte.detection.service import image_queries, match_queries
 from empreinte.errors import SignalError
 from empreinte.hashing.decode import Limits
-from empreinte.hashing.signals import HashValue
+from empreinte.hashing.signals import HashValue, SignalType
 from empreinte.store import audit, registry
 from empreinte.store import models as m
 from empreinte.store.keys import Principal
@@ -111,11 +111,18 @@ def _hash_queries(body: bytes, max_batch: int) -> list[HashQuery]:
 def _match(
     state: AppState, principal: Principal, queries: list[HashQuery], kind: str
 ) -> list[MatchPublic]:
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    thresholds[SignalType.PDQ] = (
+        principal.pdq_threshold
+        if principal.pdq_threshold is not None
+        else state.settings.pdq_threshold
+    )
     with state.sessions.begin() as session:
         found = match_queries(
             session,
             state.follower.live,
             queries,
+            thresholds=thresholds,
             source="platform",
             organisation_id=principal.organisation_id,
         )
