@@ -76,6 +76,13 @@ class MatchPublic(BaseModel):
     distance: int
     confidence: float
     query: int = Field(description="Position of the matching value in the request (0 for uploads)")
+    box: list[int] | None = Field(
+        default=None,
+        description="Where the registered image sits in the upload: x, y, width, height (pixels)",
+    )
+    inliers: int | None = Field(
+        default=None, description="Geometrically verified local-feature matches (signal orb)"
+    )
 
 
 class MatchList(BaseModel):

@@ -1,9 +1,17 @@
 """Match queries against the registry: candidates from the index, decision from the database.
 
 This is the one matching use case, shared by the platform endpoint and the
-crawler. The index proposes candidates; the database confirms that each one
-still belongs to an active case before it is reported, so a withdrawn hash
-never leaks into results even if an index lags behind.
+crawler. For an image it gathers three kinds of evidence:
+
+* PDQ of the whole image with its 8 dihedral variants, and SHA-256 / MD5;
+* PDQ of each proposed region (the photo inside a screenshot, a chat bubble,
+  a story with blurred fill, a collage cell), so crops and frames still match;
+* local features (ORB) verified geometrically, for crops, rotations and
+  screenshots where no region lines up with the original.
+
+The index proposes candidates; the database confirms that each one still
+belongs to an active case before it is reported, so a withdrawn hash never
+leaks into results even if an index lags behind.
 """
 
 from __future__ import annotations
@@ -14,10 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from empreinte.hashing.decode import Limits, decode
+from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
+from empreinte.hashing.robust.regions import Box, propose
 from empreinte.hashing.signals import SignalType
 from empreinte.index.live import LiveIndex
 from empreinte.store import models as m
@@ -31,6 +42,9 @@ DEFAULT_THRESHOLDS: Final[Mapping[SignalType, int]] = {
     SignalType.SHA256: 0,
     SignalType.MD5: 0,
 }
+REGION_PDQ_THRESHOLD: Final = 24
+"""Regions are many guesses per query: their PDQ must be closer than the whole image's."""
+MIN_REGION_QUALITY: Final = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +54,18 @@ class Query:
     signal: SignalType
     value: bytes
     index: int = 0
+    box: Box | None = None
+    region: bool = False
+    """A guess at where a photo sits inside the query: held to a stricter threshold."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageQuery:
+    """What an uploaded or crawled image yields: hash queries, and pixels for features."""
+
+    queries: list[Query]
+    rgb: np.ndarray
+    regions: list[Box]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +74,23 @@ class Match:
 
     match_id: str
     fingerprint_id: str
-    signal: SignalType
+    signal: str
     distance: int
     confidence: float
     query: int
+    box: Box | None = None
+    inliers: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    hash_id: int
+    signal: str
+    distance: int
+    confidence: float
+    query: int
+    box: Box | None
+    inliers: int | None = None
 
 
 def confidence(signal: SignalType, distance: int) -> float:
@@ -66,6 +105,34 @@ def confidence(signal: SignalType, distance: int) -> float:
     return round(max(0.0, 1.0 - distance / (signal.nbits / 4)), 4)
 
 
+def prepare_image(data: bytes, limits: Limits, *, dihedral: bool = True) -> ImageQuery:
+    """Hash an image in memory into everything to look up; the bytes are not kept."""
+    rgb = decode(data, limits).rgb
+    if dihedral:
+        variants, _ = pdq_dihedral_from_rgb(rgb)
+    else:
+        variants = [pdq_from_rgb(rgb)[0]]
+    height, width = rgb.shape[:2]
+    whole: Box = (0, 0, width, height)
+    queries = [Query(SignalType.PDQ, value, box=whole) for value in dict.fromkeys(variants)]
+    queries.append(Query(SignalType.SHA256, hashlib.sha256(data).digest(), box=whole))
+    queries.append(
+        Query(SignalType.MD5, hashlib.md5(data, usedforsecurity=False).digest(), box=whole)
+    )
+    regions = propose(rgb)
+    for box in regions[1:]:
+        x, y, w, h = box
+        value, quality = pdq_from_rgb(np.ascontiguousarray(rgb[y : y + h, x : x + w]))
+        if quality >= MIN_REGION_QUALITY:
+            queries.append(Query(SignalType.PDQ, value, box=box, region=True))
+    return ImageQuery(queries, rgb, regions)
+
+
+def image_queries(data: bytes, limits: Limits) -> list[Query]:
+    """Return the hash queries of an image (no local features); see :func:`prepare_image`."""
+    return prepare_image(data, limits).queries
+
+
 def match_queries(
     session: Session,
     live: LiveIndex,
@@ -75,32 +142,89 @@ def match_queries(
     source: str = "platform",
     organisation_id: int | None = None,
 ) -> list[Match]:
-    """Find registered fingerprints near each query, and record each match as an event."""
-    best: dict[tuple[int, str], tuple[int, SignalType]] = {}
-    hits_by_query = []
+    """Find registered fingerprints near each hash query, and record each match as an event."""
+    evidence = _hash_evidence(live, queries, thresholds)
+    return _decide(session, evidence, source=source, organisation_id=organisation_id)
+
+
+def match_image(
+    session: Session,
+    live: LiveIndex,
+    image: ImageQuery,
+    *,
+    thresholds: Mapping[SignalType, int] = DEFAULT_THRESHOLDS,
+    source: str = "platform",
+    organisation_id: int | None = None,
+) -> list[Match]:
+    """Find registered fingerprints in an image by hashes, regions and local features."""
+    evidence = _hash_evidence(live, image.queries, thresholds)
+    for found in live.search_features(image.rgb, image.regions[1:]):
+        evidence.append(
+            _Evidence(
+                hash_id=int(found.fingerprint_id),
+                signal=FEATURES_TYPE,
+                distance=0,
+                confidence=found.confidence,
+                query=0,
+                box=found.box,
+                inliers=found.inliers,
+            )
+        )
+    return _decide(session, evidence, source=source, organisation_id=organisation_id)
+
+
+def _hash_evidence(
+    live: LiveIndex, queries: Sequence[Query], thresholds: Mapping[SignalType, int]
+) -> list[_Evidence]:
+    evidence = []
     for query in queries:
         radius = thresholds.get(query.signal, DEFAULT_THRESHOLDS[query.signal])
-        hits_by_query.append((query, live.search(query.signal, query.value, radius)))
-    owners = fingerprints_of_hashes(
-        session, (hit.hash_id for _, hits in hits_by_query for hit in hits)
-    )
-    for query, hits in hits_by_query:
-        for hit in hits:
-            for fingerprint_id in owners.get(hit.hash_id, ()):
-                key = (query.index, fingerprint_id)
-                current = best.get(key)
-                if current is None or _stronger(hit.signal, hit.distance, *current):
-                    best[key] = (hit.distance, hit.signal)
+        if query.region:
+            radius = min(radius, REGION_PDQ_THRESHOLD)
+        for hit in live.search(query.signal, query.value, radius):
+            evidence.append(
+                _Evidence(
+                    hash_id=hit.hash_id,
+                    signal=hit.signal.value,
+                    distance=hit.distance,
+                    confidence=confidence(hit.signal, hit.distance),
+                    query=query.index,
+                    box=query.box,
+                )
+            )
+    return evidence
+
+
+def _decide(
+    session: Session,
+    evidence: list[_Evidence],
+    *,
+    source: str,
+    organisation_id: int | None,
+) -> list[Match]:
+    """Keep, per query and fingerprint of an active case, the strongest evidence; record it."""
+    if not evidence:
+        return []
+    owners = fingerprints_of_hashes(session, (e.hash_id for e in evidence))
+    best: dict[tuple[int, str], _Evidence] = {}
+    for item in evidence:
+        for fingerprint_id in owners.get(item.hash_id, ()):
+            key = (item.query, fingerprint_id)
+            current = best.get(key)
+            if current is None or item.confidence > current.confidence:
+                best[key] = item
     matches = [
         Match(
             match_id=str(uuid.uuid4()),
             fingerprint_id=fingerprint_id,
-            signal=signal,
-            distance=distance,
-            confidence=confidence(signal, distance),
+            signal=item.signal,
+            distance=item.distance,
+            confidence=item.confidence,
             query=query_index,
+            box=item.box,
+            inliers=item.inliers,
         )
-        for (query_index, fingerprint_id), (distance, signal) in sorted(best.items())
+        for (query_index, fingerprint_id), item in sorted(best.items())
     ]
     for match in matches:
         session.add(
@@ -109,30 +233,9 @@ def match_queries(
                 source=source,
                 organisation_id=organisation_id,
                 fingerprint_id=match.fingerprint_id,
-                signal=match.signal.value,
-                distance=match.distance,
+                signal=match.signal,
+                distance=match.inliers if match.inliers is not None else match.distance,
                 confidence=match.confidence,
             )
         )
     return matches
-
-
-def _stronger(signal: SignalType, distance: int, other_distance: int, other: SignalType) -> bool:
-    return confidence(signal, distance) > confidence(other, other_distance)
-
-
-def image_queries(data: bytes, limits: Limits, *, dihedral: bool = True) -> list[Query]:
-    """Hash an image in memory into the queries to run; the bytes are not kept.
-
-    PDQ is queried with its 8 dihedral variants (mirrors and quarter turns)
-    unless ``dihedral`` is False; SHA-256 and MD5 find exact copies.
-    """
-    decoded = decode(data, limits)
-    if dihedral:
-        variants, _ = pdq_dihedral_from_rgb(decoded.rgb)
-    else:
-        variants = [pdq_from_rgb(decoded.rgb)[0]]
-    queries = [Query(SignalType.PDQ, value) for value in dict.fromkeys(variants)]
-    queries.append(Query(SignalType.SHA256, hashlib.sha256(data).digest()))
-    queries.append(Query(SignalType.MD5, hashlib.md5(data, usedforsecurity=False).digest()))
-    return queries

@@ -21,6 +21,7 @@ from PIL import Image
 from empreinte.errors import LowQualityImage
 from empreinte.hashing.decode import PIPELINE, DecodedImage, Limits, decode
 from empreinte.hashing.pdq import pdq_from_rgb
+from empreinte.hashing.robust.features import LocalFeatures, extract
 from empreinte.hashing.signals import HashValue, SignalType
 
 QUALITY_FLOOR: Final = 50
@@ -42,9 +43,17 @@ class Signal:
         return self.value.signal
 
 
+FEATURES_TYPE: Final = "orb"
+"""Wire name of the local-features signal (capped ORB descriptors, coarse positions)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """The record of one image: a random id, its shape, and its signals."""
+    """The record of one image: a random id, its shape, its hashes and its local features.
+
+    ``features`` (capped ORB descriptors with coarse positions) let crops,
+    rotations and screenshots be found; records from version 1 files have none.
+    """
 
     media_type: str
     width: int
@@ -52,6 +61,7 @@ class Fingerprint:
     signals: tuple[Signal, ...]
     pipeline: str = PIPELINE
     id: uuid.UUID = field(default_factory=uuid.uuid4)
+    features: LocalFeatures | None = None
 
     def get(self, kind: SignalType) -> Signal | None:
         """Return the signal of this kind, or None when the record lacks it."""
@@ -100,6 +110,7 @@ def fingerprint_decoded(decoded: DecodedImage, data: bytes) -> Fingerprint:
         width=decoded.width,
         height=decoded.height,
         signals=signals,
+        features=extract(decoded.rgb),
     )
 
 

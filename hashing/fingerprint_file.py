@@ -27,11 +27,14 @@ from typing import Any, Final
 import jsonschema
 
 from empreinte.errors import FingerprintFileError, SignalError
-from empreinte.hashing.fingerprint import Fingerprint, Signal
+from empreinte.hashing.fingerprint import FEATURES_TYPE, Fingerprint, Signal
+from empreinte.hashing.robust.features import LocalFeatures
 from empreinte.hashing.signals import HashValue, SignalType
 
 FORMAT: Final = "empreinte-fingerprints"
-VERSION: Final = 1
+VERSION: Final = 2
+"""Written version. Version 2 adds the ``orb`` local-features signal; version 1 still loads."""
+READABLE_VERSIONS: Final = (1, 2)
 MANIFEST_FORMAT: Final = "empreinte-local-manifest"
 MAX_FILE_BYTES: Final = 64 * 1024 * 1024
 MAX_RECORDS: Final = 100_000
@@ -74,16 +77,18 @@ def _record_validator() -> jsonschema.Draft202012Validator:
 
 def record_to_json(record: Fingerprint) -> dict[str, Any]:
     """Return the JSON form of one record."""
+    signals: list[dict[str, Any]] = [
+        {"type": str(s.type), "value": str(s.value), "quality": s.quality} for s in record.signals
+    ]
+    if record.features is not None:
+        signals.append({"type": FEATURES_TYPE, "value": record.features.to_text(), "quality": None})
     return {
         "id": str(record.id),
         "media_type": record.media_type,
         "width": record.width,
         "height": record.height,
         "pipeline": record.pipeline,
-        "signals": [
-            {"type": str(s.type), "value": str(s.value), "quality": s.quality}
-            for s in record.signals
-        ],
+        "signals": signals,
     }
 
 
@@ -180,10 +185,9 @@ def _check_envelope(document: Any) -> None:
     if document.get("format") != FORMAT:
         raise FingerprintFileError([f"'format' must be {FORMAT!r}: this is not a fingerprint file"])
     version = document.get("version")
-    if version != VERSION:
-        raise FingerprintFileError(
-            [f"unsupported version {version!r}; this reader knows {VERSION}"]
-        )
+    if version not in READABLE_VERSIONS:
+        known = ", ".join(str(v) for v in READABLE_VERSIONS)
+        raise FingerprintFileError([f"unsupported version {version!r}; this reader knows {known}"])
     envelope = dict(document, records=[])
     problems = [
         _describe(e) for e in jsonschema.Draft202012Validator(schema()).iter_errors(envelope)
@@ -197,7 +201,13 @@ def _check_envelope(document: Any) -> None:
 def _record_from_json(raw: dict[str, Any]) -> Fingerprint:
     signals = []
     kinds: set[SignalType] = set()
+    features = None
     for item in raw["signals"]:
+        if item["type"] == FEATURES_TYPE:
+            if features is not None:
+                raise SignalError(f"signal {FEATURES_TYPE} appears twice")
+            features = LocalFeatures.from_text(item["value"])
+            continue
         value = HashValue.parse(item["type"], item["value"])
         if value.signal in kinds:
             raise SignalError(f"signal {value.signal} appears twice")
@@ -210,6 +220,7 @@ def _record_from_json(raw: dict[str, Any]) -> Fingerprint:
         height=raw["height"],
         pipeline=raw["pipeline"],
         signals=tuple(signals),
+        features=features,
     )
 
 

@@ -17,13 +17,19 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 
+from empreinte.errors import SignalError
+from empreinte.hashing.fingerprint import FEATURES_TYPE
+from empreinte.hashing.robust.features import LocalFeatures
+from empreinte.hashing.robust.matcher import Match as RobustMatch
+from empreinte.hashing.robust.matcher import RobustMatcher
+from empreinte.hashing.robust.regions import Box
 from empreinte.hashing.signals import SignalType
 from empreinte.index.mih import HammingIndex, IndexFileError
 
@@ -42,11 +48,17 @@ class Change:
     signal: str
     hash_id: int
     value: bytes
+    payload: bytes | None = None
+    """The local features of an ``orb`` add (the value is only their digest)."""
 
     def problem(self) -> str | None:
         """Say why this change cannot be applied (a corrupt row), or return None."""
         if self.op not in ("add", "remove"):
             return f"unknown operation {self.op!r}"
+        if self.signal == FEATURES_TYPE:
+            if self.op == "add" and not self.payload:
+                return "local features without their data"
+            return None
         try:
             kind = SignalType(self.signal)
         except ValueError:
@@ -99,6 +111,8 @@ class LiveIndex:
         self.seq = 0
         self._hamming: dict[SignalType, HammingIndex] = {}
         self._exact: dict[SignalType, _ExactIndex] = {}
+        self.robust = RobustMatcher()
+        self._features: dict[int, bytes] = {}
         self._lock = threading.Lock()
 
     def apply(self, changes: Iterable[Change]) -> int:
@@ -125,6 +139,9 @@ class LiveIndex:
     def _apply_run(self, run: list[Change]) -> None:
         """Apply consecutive changes of one op and one signal together."""
         first = run[0]
+        if first.signal == FEATURES_TYPE:
+            self._apply_features(run)
+            return
         kind = SignalType(first.signal)
         if kind.perceptual:
             index = self._hamming.get(kind)
@@ -145,6 +162,22 @@ class LiveIndex:
             else:
                 exact.remove(change.hash_id)
 
+    def _apply_features(self, run: list[Change]) -> None:
+        for change in run:
+            key = str(change.hash_id)
+            if change.op == "add" and change.payload is not None:
+                try:
+                    features = LocalFeatures.from_bytes(change.payload)
+                except SignalError as exc:
+                    log.warning("skipped corrupt local features (seq %d): %s", change.seq, exc)
+                    continue
+                self.robust.add(key, features)
+                self._features[change.hash_id] = change.payload
+            else:
+                if change.hash_id in self._features:
+                    self.robust.remove(key)
+                    del self._features[change.hash_id]
+
     def search(self, signal: SignalType, value: bytes, radius: int) -> list[Hit]:
         """Return the registered values of ``signal`` within ``radius`` of ``value``."""
         if not signal.perceptual:
@@ -157,6 +190,12 @@ class LiveIndex:
         code = np.frombuffer(value, dtype=np.uint8)
         ids, distances = index.search(code, radius)
         return [Hit(int(i), signal, int(d)) for i, d in zip(ids, distances, strict=True)]
+
+    def search_features(self, rgb: np.ndarray, regions: Sequence[Box]) -> list[RobustMatch]:
+        """Find registered local features in ``rgb``; each match's id is an ``orb`` hash id."""
+        if not self._features:
+            return []
+        return self.robust.query_orb(rgb, regions)
 
     def size(self, signal: SignalType) -> int:
         index: HammingIndex | _ExactIndex | None = self._hamming.get(signal) or self._exact.get(
@@ -190,12 +229,19 @@ class LiveIndex:
                 ids = np.fromiter(exact.value_of, dtype=np.int64, count=len(exact))
                 values = np.frombuffer(b"".join(exact.value_of.values()), dtype=np.uint8)
                 np.savez(tmp / f"{signal}.npz", ids=ids, values=values.reshape(len(ids), -1))
+            if self._features:
+                ids = np.fromiter(self._features, dtype=np.int64, count=len(self._features))
+                blobs = list(self._features.values())
+                offsets = np.cumsum([0, *(len(b) for b in blobs)]).astype(np.int64)
+                data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+                np.savez(tmp / "orb.npz", ids=ids, offsets=offsets, data=data)
             manifest = {
                 "format": SNAPSHOT_FORMAT,
                 "version": SNAPSHOT_VERSION,
                 "seq": self.seq,
                 "hamming": sorted(str(s) for s in self._hamming),
                 "exact": sorted(str(s) for s in self._exact),
+                "features": bool(self._features),
             }
         (tmp / "manifest.json").write_text(json.dumps(manifest))
         old = folder.with_name(folder.name + ".old")
@@ -225,7 +271,14 @@ class LiveIndex:
                     for hash_id, value in zip(arrays["ids"], arrays["values"], strict=True):
                         exact.add(int(hash_id), value.tobytes())
                 live._exact[SignalType(name)] = exact
-        except (OSError, ValueError, KeyError) as exc:
+            if manifest.get("features"):
+                with np.load(folder / "orb.npz") as arrays:
+                    ids, offsets, data = arrays["ids"], arrays["offsets"], arrays["data"]
+                for i, hash_id in enumerate(ids):
+                    blob = data[offsets[i] : offsets[i + 1]].tobytes()
+                    live.robust.add(str(int(hash_id)), LocalFeatures.from_bytes(blob))
+                    live._features[int(hash_id)] = blob
+        except (OSError, ValueError, KeyError, SignalError) as exc:
             raise IndexFileError(f"snapshot in {folder} is damaged: {exc}") from exc
         return live
 

@@ -13,6 +13,7 @@ Tables, one word per concept:
 * ``changes``: the append-only change log; every flip of ``hashes.active`` adds
   one row with a monotonic ``seq``, which indexes replay.
 
+* ``local_features``: the ORB features behind each ``orb`` hash row.
 * ``match_events``: each match found for a platform or the crawler.
 * ``audit_log``: who did what and when; never an image.
 
@@ -202,3 +203,16 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LocalFeatureSet(Base):
+    """The local features (capped ORB descriptors) of a fingerprint, behind an ``orb`` hash row.
+
+    The ``hashes`` row holds the SHA-256 of the blob, so the change log and the
+    activeness rules treat features like any other signal.
+    """
+
+    __tablename__ = "local_features"
+
+    hash_id: Mapped[int] = mapped_column(BigId, ForeignKey("hashes.id"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

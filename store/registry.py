@@ -10,6 +10,7 @@ transaction and under the change-log lock.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from empreinte.errors import EmpreinteError
-from empreinte.hashing.fingerprint import QUALITY_FLOOR
+from empreinte.hashing.fingerprint import FEATURES_TYPE, QUALITY_FLOOR
 from empreinte.hashing.fingerprint import Fingerprint as FingerprintRecord
 from empreinte.hashing.signals import SignalType
 from empreinte.index.live import Change as IndexChange
@@ -28,6 +29,8 @@ from empreinte.store.db import lock_change_log
 from empreinte.store.secrets import hash_pin, new_case_number, new_pin
 
 MAX_CHANGES_PER_READ: Final = 50_000
+MIN_FEATURES: Final = 16
+"""Local features of images with fewer keypoints than this are not registered: too weak."""
 
 
 class NotFound(EmpreinteError):
@@ -166,19 +169,29 @@ def _insert_fingerprint(session: Session, record: FingerprintRecord) -> m.Finger
     )
     session.add(row)
     for signal in record.signals:
-        hash_id = _get_or_create_hash(session, signal.type, signal.value.raw)
+        hash_id = _get_or_create_hash(session, signal.type.value, signal.value.raw)
         session.add(
             m.FingerprintHash(fingerprint_id=row.id, hash_id=hash_id, quality=signal.quality)
+        )
+    features = record.features
+    if features is not None and len(features) >= MIN_FEATURES:
+        blob = features.to_bytes()
+        digest = hashlib.sha256(blob).digest()
+        hash_id = _get_or_create_hash(session, FEATURES_TYPE, digest)
+        if session.get(m.LocalFeatureSet, hash_id) is None:
+            session.add(m.LocalFeatureSet(hash_id=hash_id, data=blob))
+        session.add(
+            m.FingerprintHash(fingerprint_id=row.id, hash_id=hash_id, quality=len(features))
         )
     session.flush()
     return row
 
 
-def _get_or_create_hash(session: Session, signal: SignalType, value: bytes) -> int:
-    query = select(m.Hash.id).where(m.Hash.signal == signal.value, m.Hash.value == value)
+def _get_or_create_hash(session: Session, signal: str, value: bytes) -> int:
+    query = select(m.Hash.id).where(m.Hash.signal == signal, m.Hash.value == value)
     hash_id = session.scalar(query)
     if hash_id is None:
-        row = m.Hash(signal=signal.value, value=value, active=False)
+        row = m.Hash(signal=signal, value=value, active=False)
         session.add(row)
         session.flush()
         hash_id = row.id
@@ -258,12 +271,30 @@ def changes_since(
 ) -> list[IndexChange]:
     """Return up to ``limit`` changes with ``seq`` greater than ``seq``, in order."""
     rows = session.execute(
-        select(m.Change.seq, m.Change.op, m.Change.signal, m.Change.hash_id, m.Change.value)
+        select(
+            m.Change.seq,
+            m.Change.op,
+            m.Change.signal,
+            m.Change.hash_id,
+            m.Change.value,
+            m.LocalFeatureSet.data,
+        )
+        .outerjoin(
+            m.LocalFeatureSet,
+            and_(
+                m.LocalFeatureSet.hash_id == m.Change.hash_id,
+                m.Change.signal == FEATURES_TYPE,
+                m.Change.op == m.ChangeOp.ADD.value,
+            ),
+        )
         .where(m.Change.seq > seq)
         .order_by(m.Change.seq)
         .limit(limit)
     ).all()
-    return [IndexChange(seq=r[0], op=r[1], signal=r[2], hash_id=r[3], value=r[4]) for r in rows]
+    return [
+        IndexChange(seq=r[0], op=r[1], signal=r[2], hash_id=r[3], value=r[4], payload=r[5])
+        for r in rows
+    ]
 
 
 def last_seq(session: Session) -> int:

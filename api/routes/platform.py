@@ -26,9 +26,16 @@ from empreinte.api.schemas import (
     MatchRequest,
 )
 from empreinte.api.state import AppState
-from empreinte.detection.service import DEFAULT_THRESHOLDS, image_queries, match_queries
+from empreinte.detection.service import (
+    DEFAULT_THRESHOLDS,
+    ImageQuery,
+    match_image,
+    match_queries,
+    prepare_image,
+)
 from empreinte.detection.service import Query as HashQuery
 from empreinte.errors import SignalError
+from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.decode import Limits
 from empreinte.hashing.signals import HashValue, SignalType
 from empreinte.store import audit, registry
@@ -61,20 +68,18 @@ async def match(request: Request, principal: PlatformDep, state: StateDep) -> Ma
     JSON form: ``{"signals": [{"type": "pdq", "value": "<64 hex>"}, ...]}``.
     """
     content_type = request.headers.get("content-type", "")
+    query: ImageQuery | list[HashQuery]
     if content_type.startswith("multipart/form-data"):
-        queries, kind = await _upload_queries(request, state), "image"
+        query = await _upload_query(request, state)
     elif content_type.split(";")[0].strip() == "application/json":
-        queries, kind = (
-            _hash_queries(await request.body(), state.settings.max_match_batch),
-            "hashes",
-        )
+        query = _hash_queries(await request.body(), state.settings.max_match_batch)
     else:
         raise Problem(415, "Unsupported media type", "send multipart/form-data or application/json")
-    found = await run_in_threadpool(_match, state, principal, queries, kind)
+    found = await run_in_threadpool(_match, state, principal, query)
     return MatchList(matches=found)
 
 
-async def _upload_queries(request: Request, state: AppState) -> list[HashQuery]:
+async def _upload_query(request: Request, state: AppState) -> ImageQuery:
     body = await request.body()
     data = read_field(body, request.headers["content-type"], "file")
     del body
@@ -82,9 +87,9 @@ async def _upload_queries(request: Request, state: AppState) -> list[HashQuery]:
     if len(data) > limit:
         raise Problem(413, "Image too large", f"images are limited to {limit:,} bytes")
     limits = Limits(max_bytes=limit, max_pixels=state.settings.max_image_pixels)
-    queries = await run_in_threadpool(image_queries, data, limits)
+    query = await run_in_threadpool(prepare_image, data, limits)
     del data
-    return queries
+    return query
 
 
 def _hash_queries(body: bytes, max_batch: int) -> list[HashQuery]:
@@ -109,7 +114,7 @@ def _hash_queries(body: bytes, max_batch: int) -> list[HashQuery]:
 
 
 def _match(
-    state: AppState, principal: Principal, queries: list[HashQuery], kind: str
+    state: AppState, principal: Principal, query: ImageQuery | list[HashQuery]
 ) -> list[MatchPublic]:
     thresholds = dict(DEFAULT_THRESHOLDS)
     thresholds[SignalType.PDQ] = (
@@ -117,33 +122,48 @@ def _match(
         if principal.pdq_threshold is not None
         else state.settings.pdq_threshold
     )
+    live = state.follower.live
     with state.sessions.begin() as session:
-        found = match_queries(
-            session,
-            state.follower.live,
-            queries,
-            thresholds=thresholds,
-            source="platform",
-            organisation_id=principal.organisation_id,
-        )
+        if isinstance(query, ImageQuery):
+            kind, count = "image", 1
+            found = match_image(
+                session,
+                live,
+                query,
+                thresholds=thresholds,
+                source="platform",
+                organisation_id=principal.organisation_id,
+            )
+        else:
+            kind, count = "hashes", len(query)
+            found = match_queries(
+                session,
+                live,
+                query,
+                thresholds=thresholds,
+                source="platform",
+                organisation_id=principal.organisation_id,
+            )
     state.audit.put(
         principal.actor,
         "match.query",
         organisation_id=principal.organisation_id,
         kind=kind,
-        queries=len(queries),
+        queries=count,
         matches=[f.match_id for f in found],
     )
     for item in found:
-        state.metrics.matches.labels("platform", item.signal.value).inc()
+        state.metrics.matches.labels("platform", item.signal).inc()
     return [
         MatchPublic(
             match_id=f.match_id,
             fingerprint_id=f.fingerprint_id,
-            signal=f.signal.value,
+            signal=f.signal,
             distance=f.distance,
             confidence=f.confidence,
             query=f.query,
+            box=list(f.box) if f.box is not None else None,
+            inliers=f.inliers,
         )
         for f in found
     ]
@@ -180,7 +200,8 @@ def feed(
     """Hashes added and removed since a checkpoint, for platforms that match on their side.
 
     A withdrawal appears as a ``remove``. Start with ``since=0`` and pass back
-    the ``checkpoint`` of each page.
+    the ``checkpoint`` of each page. Local features are matched on this server
+    only and are not in the feed.
     """
     changes = registry.changes_since(session, since, limit=limit + 1)
     more = len(changes) > limit
@@ -195,6 +216,7 @@ def feed(
                 value=c.value.hex(),
             )
             for c in page
+            if c.signal != FEATURES_TYPE
         ],
         checkpoint=checkpoint,
         more=more,

@@ -98,7 +98,16 @@ def test_new_user_journey(api: Api) -> None:
     matches = found.json()["matches"]
     assert len(matches) == 1
     match = matches[0]
-    assert set(match) == {"match_id", "fingerprint_id", "signal", "distance", "confidence", "query"}
+    assert set(match) == {
+        "match_id",
+        "fingerprint_id",
+        "signal",
+        "distance",
+        "confidence",
+        "query",
+        "box",
+        "inliers",
+    }
     assert match["signal"] == "pdq"
     raw = found.text
     assert str(case["case_number"]) not in raw and "E-Enfance" not in raw
@@ -267,3 +276,40 @@ def test_every_action_and_query_is_audited_without_the_image(sqlite_api: Api) ->
     assert "match.query" in actions
     assert "victim.pin_failed" in actions
     assert image[:64].hex() not in details
+
+
+def _screenshot(inner: Image.Image) -> tuple[bytes, tuple[int, int, int, int]]:
+    """Put ``inner`` in a phone-like feed screenshot with bars and a caption."""
+    canvas = Image.new("RGB", (720, 1400), (250, 250, 250))
+    shrunk = inner.resize((680, 510))
+    canvas.paste(shrunk, (20, 260))
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 720, 120), fill=(40, 40, 40))
+    draw.text((40, 180), "someone posted this, look!!", fill=(0, 0, 0))
+    draw.rectangle((0, 1300, 720, 1400), fill=(230, 230, 230))
+    return encode(canvas, "PNG"), (20, 260, 680, 510)
+
+
+def test_screenshot_of_a_registered_photo_matches_with_its_box(sqlite_api: Api) -> None:
+    api = sqlite_api
+    ngo, platform = api.client(api.ngo_a), api.client(api.platform)
+    case = _open_case(ngo)
+    original = photo(31, (1024, 768))
+    record = fingerprint_bytes(encode(original, "JPEG", quality=92))
+    ngo.post(
+        f"/v1/cases/{case['case_id']}/fingerprints",
+        content=fingerprint_file.dumps([record]),
+        headers={"content-type": "application/json"},
+    )
+    shot, (x, y, w, h) = _screenshot(original)
+    found = platform.post("/v1/match", files={"file": ("shot.png", shot, "image/png")})
+    matches = found.json()["matches"]
+    assert [m["fingerprint_id"] for m in matches] == [str(record.id)], found.text
+    bx, by, bw, bh = matches[0]["box"]
+    assert abs(bx - x) < 40 and abs(by - y) < 40
+    assert abs(bw - w) < 60 and abs(bh - h) < 60
+    unrelated, _ = _screenshot(photo(32, (1024, 768)))
+    other = platform.post("/v1/match", files={"file": ("other.png", unrelated, "image/png")})
+    assert other.json() == {"matches": []}

@@ -23,7 +23,26 @@ def records() -> list[Fingerprint]:
 def test_round_trip(records: list[Fingerprint]) -> None:
     parsed = fingerprint_file.loads(fingerprint_file.dumps(records))
     assert parsed.problems == []
-    assert parsed.records == records
+    as_json = fingerprint_file.record_to_json
+    assert [as_json(r) for r in parsed.records] == [as_json(r) for r in records]
+    assert all(r.features is not None and len(r.features) > 50 for r in parsed.records)
+
+
+def test_version_1_files_still_load(records: list[Fingerprint]) -> None:
+    document = json.loads(fingerprint_file.dumps(records))
+    document["version"] = 1
+    for record in document["records"]:
+        record["signals"] = [s for s in record["signals"] if s["type"] != "orb"]
+    parsed = fingerprint_file.loads(json.dumps(document))
+    assert parsed.problems == []
+    assert [str(r.id) for r in parsed.records] == [str(r.id) for r in records]
+    assert all(r.features is None for r in parsed.records)
+
+
+def test_a_fingerprint_stays_under_16_kb(records: list[Fingerprint]) -> None:
+    for record in records:
+        size = len(json.dumps(fingerprint_file.record_to_json(record)))
+        assert size <= 16 * 1024, size
 
 
 def test_output_matches_the_schema_file(records: list[Fingerprint]) -> None:
@@ -31,7 +50,7 @@ def test_output_matches_the_schema_file(records: list[Fingerprint]) -> None:
     jsonschema.Draft202012Validator.check_schema(fingerprint_file.schema())
     jsonschema.validate(document, fingerprint_file.schema())
     assert document["format"] == "empreinte-fingerprints"
-    assert document["version"] == 1
+    assert document["version"] == 2
     record = document["records"][0]
     assert set(record) == {"id", "media_type", "width", "height", "pipeline", "signals"}
     assert {s["type"] for s in record["signals"]} == {
@@ -41,6 +60,7 @@ def test_output_matches_the_schema_file(records: list[Fingerprint]) -> None:
         "whash",
         "sha256",
         "md5",
+        "orb",
     }
     assert uuid.UUID(record["id"]).version == 4
 
