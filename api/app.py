@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte import __version__
 from empreinte.api import problems
@@ -21,10 +23,12 @@ from empreinte.api.limits import (
     Send,
     TokenBucket,
 )
-from empreinte.api.routes import cases, keys, ops, platform, victims
+from empreinte.api.routes import cases, keys, notices, ops, platform, victims
 from empreinte.api.schemas import MatchRequest
 from empreinte.api.state import AppState, KeyCache, Metrics
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
+from empreinte.notices.channels import SmtpServer
+from empreinte.notices.worker import Worker, WorkerConfig, standard_worker
 from empreinte.settings import Settings
 from empreinte.store import migrate
 from empreinte.store.audit import AuditQueue
@@ -73,9 +77,14 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
             keys=KeyCache(),
         )
         follower.start()
+        worker = notice_worker(settings, sessions) if settings.workers else None
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             app.state.empreinte.audit.close()
             follower.stop()
             engine.dispose()
@@ -88,12 +97,32 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (cases, victims, platform, keys, ops):
+    for module in (cases, victims, platform, notices, keys, ops):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(_Observe, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app
+
+
+def notice_worker(settings: Settings, sessions: sessionmaker[Session]) -> Worker:
+    """Return the notice worker (delivery, re-checks) configured by ``settings``."""
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpServer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_sender,
+            settings.smtp_starttls,
+            settings.smtp_username,
+            settings.smtp_password,
+        )
+    config = WorkerConfig(
+        interval=settings.notices_interval,
+        recheck_every=dt.timedelta(hours=settings.recheck_hours),
+        escalate_after=settings.escalate_after,
+    )
+    return standard_worker(sessions, smtp=smtp, config=config)
 
 
 def _openapi(app: FastAPI) -> dict[str, object]:

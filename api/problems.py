@@ -20,6 +20,7 @@ from empreinte.errors import (
     ImageTooLarge,
     SignalError,
 )
+from empreinte.notices.errors import InvalidAddress
 from empreinte.store.registry import Conflict, NotFound
 
 MEDIA_TYPE: Final = "application/problem+json"
@@ -52,6 +53,7 @@ _TABLE: Final[list[tuple[type[EmpreinteError], int, str]]] = [
     (ImageError, 422, "Unusable image"),
     (FingerprintFileError, 422, "Invalid fingerprint file"),
     (SignalError, 422, "Invalid hash"),
+    (InvalidAddress, 422, "Invalid address"),
     (EmpreinteError, 400, "Bad request"),
 ]
 

@@ -171,6 +171,17 @@ def _add_server_commands(sub: Any) -> None:
     _database_option(upgrade)
     upgrade.set_defaults(handler=_cmd_db_upgrade)
 
+    report = sub.add_parser(
+        "report",
+        help="print the yearly transparency report (DSA art. 22), with no personal data",
+        description="Print the yearly report of takedown notices: by host, type of content "
+        "and action, with counts and median and p90 time to removal.",
+    )
+    _database_option(report)
+    report.add_argument("--year", type=int, required=True, help="calendar year, e.g. 2026")
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.set_defaults(handler=_cmd_report)
+
     keys = sub.add_parser(
         "keys",
         help="create, list and revoke API keys",
@@ -240,6 +251,18 @@ def _open_sessions(args: argparse.Namespace) -> Any:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.url)
     return make_sessionmaker(make_engine(settings.url))
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from empreinte.notices.report import render_markdown, yearly
+
+    sessions = _open_sessions(args)
+    with sessions() as session:
+        report = yearly(session, args.year)
+    print(json.dumps(report, indent=1, default=str) if args.json else render_markdown(report))
+    return EXIT_OK
 
 
 def _cmd_keys_create(args: argparse.Namespace) -> int:

@@ -10,7 +10,14 @@ edge of each room with ``raise ... from exc``::
     │   └── UnsupportedImage       corrupt, truncated or of a format we do not read
     ├── LowQualityImage            PDQ quality below the registration floor
     ├── FingerprintFileError       a fingerprint file fails validation (lists every bad record)
-    └── SignalError                a malformed hash value or an unknown signal type
+    ├── SignalError                a malformed hash value or an unknown signal type
+    ├── NotFound, Conflict         registry lookups and state (store/registry.py)
+    │   └── InvalidTransition      a notice cannot move to that state (notices/errors.py)
+    ├── DeliveryError              a notice could not be delivered (notices/errors.py)
+    │   ├── DeliveryUnavailable    try again later (timeout, 5xx, refused connection)
+    │   └── DeliveryRejected       the receiver refused it for good (4xx, bad TLS, 550)
+    ├── FetchError                 a re-check could not fetch the URL
+    └── InvalidAddress             a contact's webhook URL or e-mail address is unusable
 """
 
 from __future__ import annotations

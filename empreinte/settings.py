@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     pin_failures_per_client: int = Field(default=20, description="wrong PINs per client")
     pin_window: float = Field(default=900.0, description="PIN throttle window, seconds")
     max_match_batch: int = Field(default=1000)
+    workers: bool = Field(default=True, description="run notice workers inside `serve`")
+    notices_interval: float = Field(default=2.0, gt=0, description="notice worker poll, seconds")
+    recheck_hours: float = Field(default=24.0, gt=0, description="re-check sent notices")
+    escalate_after: int = Field(default=3, ge=1, description="re-sends before escalation")
+    smtp_host: str | None = Field(default=None, description="mail relay for e-mailed notices")
+    smtp_port: int = 25
+    smtp_sender: str = "notices@empreinte.invalid"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
 
     @property
     def url(self) -> str:

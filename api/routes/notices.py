@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from empreinte.api.deps import NgoDep, NgoOrAdminDep, PlatformDep, SessionDep, _role
+from empreinte.api.deps import NgoDep, NgoOrAdminDep, NgoOrPlatformDep, PlatformDep, SessionDep
 from empreinte.api.problems import Problem
 from empreinte.errors import SignalError
 from empreinte.hashing.signals import HashValue, SignalType
@@ -37,7 +37,6 @@ from empreinte.store.keys import Principal
 
 router = APIRouter(prefix="/v1", tags=["notices"])
 
-NgoOrPlatformDep = Annotated[Principal, _role(m.Role.NGO, m.Role.PLATFORM)]
 """To move to ``api/deps.py`` with the other aliases."""
 
 

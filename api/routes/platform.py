@@ -35,8 +35,8 @@ from empreinte.detection.service import (
 )
 from empreinte.detection.service import Query as HashQuery
 from empreinte.errors import SignalError
-from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.decode import Limits
+from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.signals import HashValue, SignalType
 from empreinte.store import audit, registry
 from empreinte.store import models as m

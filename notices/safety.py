@@ -1,0 +1,286 @@
+"""Guard against false positives: policies, the negative list, flood quarantine, reliability.
+
+A wrong notice harms a platform's user and the NGO's standing as a trusted
+flagger, so every automatic step is narrow:
+
+* auto-approval only for near-exact matches (an NGO's choice), never for a
+  fingerprint that a platform has reported as ``not_blocked``;
+* a fingerprint that suddenly matches many URLs (a generic picture, a collision)
+  is quarantined, and its unsent notices are held for a human;
+* URLs and hash values on the negative list are never notified. A hash entry
+  suppresses a fingerprint only when one of its values is *near-exact* to the
+  entry (PDQ within 10 bits, digests equal): a platform's benign picture that
+  merely resembles a registered one is reported through ``not_blocked`` feedback
+  instead, which lowers the fingerprint's reliability shown to reviewers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from empreinte.hashing.signals import SignalType
+from empreinte.notices import lifecycle
+from empreinte.notices.models import (
+    NegativeEntry,
+    Notice,
+    NoticePolicy,
+    NoticeStatus,
+    Quarantine,
+    Sighting,
+)
+from empreinte.store import models as m
+from empreinte.store.registry import Conflict, NotFound
+
+NEAR_EXACT: Final[dict[SignalType, int]] = {
+    SignalType.PDQ: 10,
+    SignalType.PHASH: 2,
+    SignalType.DHASH: 2,
+    SignalType.WHASH: 2,
+    SignalType.SHA256: 0,
+    SignalType.MD5: 0,
+}
+_HOLDABLE: Final = (NoticeStatus.DRAFT, NoticeStatus.APPROVED, NoticeStatus.REAPPEARED)
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    """What platforms said of a fingerprint's matches; ``score`` is (blocked+1)/(answered+2)."""
+
+    blocked: int
+    not_blocked: int
+    pending_review: int
+
+    @property
+    def score(self) -> float:
+        return round((self.blocked + 1) / (self.blocked + self.not_blocked + 2), 3)
+
+
+def policy(session: Session, organisation_id: int) -> NoticePolicy:
+    """Return the NGO's policy, or the default one (review everything) if it set none."""
+    found = session.get(NoticePolicy, organisation_id)
+    if found is not None:
+        return found
+    return NoticePolicy(
+        organisation_id=organisation_id,
+        auto_approve=False,
+        auto_approve_pdq_max=NEAR_EXACT[SignalType.PDQ],
+        flood_urls=20,
+        flood_window_hours=24,
+    )
+
+
+def auto_approves(rule: NoticePolicy, signal: str, distance: int, trust: Reliability) -> bool:
+    """Say whether ``rule`` approves a match without review: near-exact and never disputed.
+
+    Only a PDQ (of the image or of a region of it) within the policy's radius, or
+    an equal SHA-256 or MD5 digest, qualifies; local-feature matches always go to
+    a reviewer.
+    """
+    if not rule.auto_approve or trust.not_blocked:
+        return False
+    if signal in (SignalType.SHA256.value, SignalType.MD5.value):
+        return distance == 0
+    return signal == SignalType.PDQ.value and distance <= rule.auto_approve_pdq_max
+
+
+def reliability(session: Session, fingerprint_id: str) -> Reliability:
+    """Count platforms' feedback on the fingerprint's matches."""
+    rows = session.execute(
+        select(m.MatchEvent.feedback, func.count())
+        .where(m.MatchEvent.fingerprint_id == fingerprint_id, m.MatchEvent.feedback.is_not(None))
+        .group_by(m.MatchEvent.feedback)
+    ).all()
+    counts = {str(feedback): int(n) for feedback, n in rows}
+    return Reliability(
+        counts.get("blocked", 0), counts.get("not_blocked", 0), counts.get("pending_review", 0)
+    )
+
+
+def suppressing_entry(
+    session: Session, fingerprint_id: str, urls: Iterable[str | None]
+) -> NegativeEntry | None:
+    """Return the negative-list entry that covers these URLs or this fingerprint, if any."""
+    wanted = [u for u in urls if u]
+    by_url = session.scalar(
+        select(NegativeEntry).where(NegativeEntry.url.in_(wanted)).order_by(NegativeEntry.id)
+    )
+    if by_url is not None:
+        return by_url
+    values = session.execute(
+        select(m.Hash.signal, m.Hash.value)
+        .join(m.FingerprintHash, m.FingerprintHash.hash_id == m.Hash.id)
+        .where(m.FingerprintHash.fingerprint_id == fingerprint_id)
+    ).all()
+    signals = {signal for signal, _ in values}
+    entries = session.scalars(
+        select(NegativeEntry).where(NegativeEntry.signal.in_(signals)).order_by(NegativeEntry.id)
+    )
+    for entry in entries:
+        if entry.signal and entry.value and _near(entry.signal, entry.value, values):
+            return entry
+    return None
+
+
+def _near(signal: str, value: bytes, values: Iterable[tuple[str, bytes]]) -> bool:
+    radius = NEAR_EXACT[SignalType(signal)]
+    return any(
+        s == signal and len(v) == len(value) and distance(v, value) <= radius for s, v in values
+    )
+
+
+def distance(a: bytes, b: bytes) -> int:
+    """Return the Hamming distance of two equal-length values."""
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
+
+
+def add_negative(
+    session: Session,
+    *,
+    reason: str,
+    actor: str,
+    organisation_id: int | None,
+    now: dt.datetime,
+    url: str | None = None,
+    signal: SignalType | None = None,
+    value: bytes | None = None,
+) -> NegativeEntry:
+    """Mark a URL or a hash value benign, and cancel the open notices it covers."""
+    if (url is None) == (value is None) or (value is not None and signal is None):
+        raise Conflict("give either a URL, or a signal and a hash value")
+    entry = NegativeEntry(
+        url=url,
+        signal=signal.value if signal else None,
+        value=value,
+        reason=reason,
+        organisation_id=organisation_id,
+        actor=actor,
+        created_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    for notice, sighting in session.execute(
+        select(Notice, Sighting)
+        .join(Sighting, Sighting.id == Notice.sighting_id)
+        .where(Notice.status.in_([s.value for s in lifecycle.OPEN]))
+    ).all():
+        if suppressing_entry(session, sighting.fingerprint_id, [sighting.url, sighting.page_url]):
+            sighting.suppressed_by = sighting.suppressed_by or entry.id
+            lifecycle.move(
+                session,
+                notice,
+                NoticeStatus.CANCELLED,
+                actor=actor,
+                now=now,
+                reason=f"negative list: {reason}",
+            )
+    return entry
+
+
+def active_quarantine(session: Session, fingerprint_id: str) -> Quarantine | None:
+    return session.scalar(
+        select(Quarantine).where(
+            Quarantine.fingerprint_id == fingerprint_id, Quarantine.released_at.is_(None)
+        )
+    )
+
+
+def check_flood(
+    session: Session, fingerprint_id: str, rules: Iterable[NoticePolicy], now: dt.datetime
+) -> Quarantine | None:
+    """Quarantine the fingerprint if it matched more URLs in the window than a policy allows."""
+    current = active_quarantine(session, fingerprint_id)
+    if current is not None:
+        return current
+    limits = [(r.flood_urls, r.flood_window_hours) for r in rules] or [(20, 24)]
+    urls, hours = min(limits)
+    since = now - dt.timedelta(hours=hours)
+    released = session.scalar(
+        select(func.max(Quarantine.released_at)).where(Quarantine.fingerprint_id == fingerprint_id)
+    )
+    conditions = [Sighting.first_seen >= since]
+    if released is not None:
+        conditions.append(Sighting.first_seen > released)
+    seen = session.scalar(
+        select(func.count())
+        .select_from(Sighting)
+        .where(Sighting.fingerprint_id == fingerprint_id, *conditions)
+    )
+    if int(seen or 0) <= urls:
+        return None
+    quarantine = Quarantine(
+        fingerprint_id=fingerprint_id,
+        started_at=now,
+        reason=f"matched {seen} URLs within {hours} h (more than {urls})",
+    )
+    session.add(quarantine)
+    hold(session, fingerprint_id, now, quarantine.reason)
+    return quarantine
+
+
+def hold(session: Session, fingerprint_id: str, now: dt.datetime, reason: str) -> None:
+    """Hold the fingerprint's unsent notices for review."""
+    notices = session.scalars(
+        select(Notice).where(
+            Notice.fingerprint_id == fingerprint_id,
+            Notice.status.in_([s.value for s in _HOLDABLE]),
+        )
+    )
+    for notice in notices:
+        lifecycle.move(
+            session,
+            notice,
+            NoticeStatus.HELD,
+            actor="quarantine",
+            now=now,
+            reason=f"quarantine: {reason}",
+        )
+
+
+def release(session: Session, fingerprint_id: str, *, actor: str, now: dt.datetime) -> Quarantine:
+    """End the fingerprint's quarantine; its held notices go back to draft for review."""
+    quarantine = active_quarantine(session, fingerprint_id)
+    if quarantine is None:
+        raise NotFound("this fingerprint is not quarantined")
+    quarantine.released_at = now
+    quarantine.released_by = actor
+    for notice in session.scalars(
+        select(Notice).where(
+            Notice.fingerprint_id == fingerprint_id, Notice.status == NoticeStatus.HELD.value
+        )
+    ):
+        lifecycle.move(
+            session, notice, NoticeStatus.DRAFT, actor=actor, now=now, reason="quarantine released"
+        )
+    return quarantine
+
+
+def set_policy(
+    session: Session,
+    organisation_id: int,
+    *,
+    auto_approve: bool,
+    auto_approve_pdq_max: int,
+    flood_urls: int,
+    flood_window_hours: int,
+) -> NoticePolicy:
+    """Store the NGO's policy; auto-approval can never go past the near-exact PDQ radius."""
+    if auto_approve_pdq_max > NEAR_EXACT[SignalType.PDQ]:
+        raise Conflict(
+            f"auto-approval is for near-exact matches: PDQ at most {NEAR_EXACT[SignalType.PDQ]}"
+        )
+    rule = session.get(NoticePolicy, organisation_id)
+    if rule is None:
+        rule = NoticePolicy(organisation_id=organisation_id)
+        session.add(rule)
+    rule.auto_approve = auto_approve
+    rule.auto_approve_pdq_max = auto_approve_pdq_max
+    rule.flood_urls = flood_urls
+    rule.flood_window_hours = flood_window_hours
+    session.flush()
+    return rule

@@ -1,0 +1,208 @@
+"""Turn a match at a URL into a sighting and a draft notice: the one entry point.
+
+The crawler and the platform path both call :func:`record_sighting` after
+:func:`empreinte.detection.service.match_queries`, in the same transaction, so
+both paths notify the same way: upsert the sighting, skip what the negative
+list covers, quarantine a flood, then create (or reopen) a notice per NGO
+holding the fingerprint, approved at once only when that NGO's policy allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from empreinte.detection.service import Match
+from empreinte.notices import consent, content, lifecycle, review, safety
+from empreinte.notices.contacts import host_of
+from empreinte.notices.errors import InvalidAddress
+from empreinte.notices.models import Notice, NoticePolicy, NoticeStatus, Quarantine, Sighting
+from empreinte.store import models as m
+from empreinte.store.registry import Conflict, utc
+
+MAX_URL: Final = 2048
+
+
+def record_sighting(
+    session: Session,
+    *,
+    match: Match,
+    url: str,
+    page_url: str | None,
+    source: str,
+    box: tuple[int, int, int, int] | None = None,
+    now: dt.datetime | None = None,
+) -> Sighting:
+    """Record that ``match`` was seen at ``url`` (on ``page_url``); return the sighting.
+
+    ``box`` is the region of the fetched image where the registered image was
+    found, as (x, y, width, height) in pixels; without it, the match's own box is
+    kept. The match's event must be in the session already, as
+    :func:`match_queries` and :func:`match_image` leave it.
+    """
+    now = utc(now or m.utcnow()).astimezone(dt.UTC)
+    url = normalise(url)
+    page_url = normalise(page_url) if page_url else None
+    session.flush()
+    sighting = _upsert(session, match, url, page_url, source, box, now)
+    entry = safety.suppressing_entry(session, match.fingerprint_id, [url, page_url])
+    if entry is not None:
+        sighting.suppressed_by = entry.id
+        return sighting
+    organisations = consent.notifiers(session, match.fingerprint_id)
+    rules = [safety.policy(session, org) for org in organisations]
+    quarantine = safety.check_flood(session, match.fingerprint_id, rules, now)
+    for rule in rules:
+        _notify(session, sighting, rule, quarantine, actor=source, now=now)
+    return sighting
+
+
+def normalise(url: str) -> str:
+    """Return ``url`` without its fragment; raise :class:`InvalidAddress` if unusable."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or len(url) > MAX_URL:
+        raise InvalidAddress(f"not an http(s) URL of at most {MAX_URL} characters: {url[:200]!r}")
+    host_of(url)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
+
+
+def _upsert(
+    session: Session,
+    match: Match,
+    url: str,
+    page_url: str | None,
+    source: str,
+    box: tuple[int, int, int, int] | None,
+    now: dt.datetime,
+) -> Sighting:
+    found = _find(session, match.fingerprint_id, url)
+    if found is None:
+        row = Sighting(
+            id=str(uuid.uuid4()),
+            fingerprint_id=match.fingerprint_id,
+            match_id=match.match_id,
+            url=url,
+            host=host_of(url),
+            source=source[:16],
+            first_seen=now,
+            last_seen=now,
+        )
+        try:
+            with session.begin_nested():
+                _evidence(row, match, box)
+                _page(row, page_url)
+                session.add(row)
+            return row
+        except IntegrityError:
+            found = _find(session, match.fingerprint_id, url)
+            if found is None:
+                raise
+    found.last_seen = max(utc(found.last_seen), now)
+    found.last_match_id = match.match_id
+    if page_url and not found.page_url:
+        _page(found, page_url)
+    if match.confidence > found.confidence:
+        _evidence(found, match, box)
+    return found
+
+
+def _find(session: Session, fingerprint_id: str, url: str) -> Sighting | None:
+    return session.scalar(
+        select(Sighting).where(Sighting.fingerprint_id == fingerprint_id, Sighting.url == url)
+    )
+
+
+def _page(row: Sighting, page_url: str | None) -> None:
+    row.page_url = page_url
+    row.page_host = host_of(page_url) if page_url else None
+
+
+def _evidence(row: Sighting, match: Match, box: tuple[int, int, int, int] | None) -> None:
+    row.last_match_id = match.match_id
+    row.signal = match.signal
+    row.distance = match.distance
+    row.inliers = match.inliers
+    row.confidence = match.confidence
+    chosen = box or match.box
+    row.box = list(chosen) if chosen else None
+
+
+def _notify(
+    session: Session,
+    sighting: Sighting,
+    rule: NoticePolicy,
+    quarantine: Quarantine | None,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    notice = session.scalar(
+        select(Notice).where(
+            Notice.sighting_id == sighting.id, Notice.organisation_id == rule.organisation_id
+        )
+    )
+    if notice is None:
+        _create(session, sighting, rule, quarantine, actor=actor, now=now)
+    elif notice.status == NoticeStatus.REMOVED.value:
+        review.reopen(session, notice, actor=actor, now=now, reason="seen again at its URL")
+
+
+def _create(
+    session: Session,
+    sighting: Sighting,
+    rule: NoticePolicy,
+    quarantine: Quarantine | None,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> Notice:
+    notice = Notice(
+        id=str(uuid.uuid4()),
+        reference=content.new_reference(session, now),
+        sighting_id=sighting.id,
+        organisation_id=rule.organisation_id,
+        fingerprint_id=sighting.fingerprint_id,
+        status=NoticeStatus.DRAFT.value,
+        category=content.CATEGORY,
+        round=0,
+        created_at=now,
+        updated_at=now,
+    )
+    notifier = session.get_one(m.Organisation, rule.organisation_id)
+    notice.content = content.build(notice, sighting, notifier, now)
+    session.add(notice)
+    session.flush()
+    lifecycle.created(session, notice, actor=actor, now=now)
+    if quarantine is not None:
+        lifecycle.move(
+            session,
+            notice,
+            NoticeStatus.HELD,
+            actor="quarantine",
+            now=now,
+            reason=quarantine.reason,
+        )
+    elif safety.auto_approves(
+        rule,
+        sighting.signal,
+        sighting.distance,
+        safety.reliability(session, sighting.fingerprint_id),
+    ):
+        _auto_approve(session, notice, now)
+    return notice
+
+
+def _auto_approve(session: Session, notice: Notice, now: dt.datetime) -> None:
+    try:
+        with session.begin_nested():
+            review.approve(session, notice, actor="policy:auto-approve", now=now)
+    except Conflict as exc:
+        lifecycle.note(
+            session, notice, actor="policy:auto-approve", now=now, reason=f"left for review: {exc}"
+        )
