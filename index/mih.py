@@ -46,8 +46,10 @@ Liveness
 --------
 ``add`` appends codes to slots ``[n_built, n_total)``, the *pending* region, which search scans
 by brute force (popcount), so they match as soon as ``add`` returns. ``compact`` merges pending
-slots into the tables (per table, an O(n) bucket merge) and drops tombstoned entries; it runs by
-itself when pending exceeds ``pending_limit`` (default ``clamp(n_built / 128, 4096, 65536)``).
+slots into the tables (per table, an O(n) bucket merge) and drops tombstoned entries; it starts
+by itself, in a daemon thread, when pending exceeds ``pending_limit`` (default
+``clamp(n_built / 1024, 2048, 16384)``: the scan costs ~2 ns a pending code a query, so a full
+buffer adds ~30 us to a 10M query, while a merge at 10M costs ~0.5-1 s of the other core).
 When more than a quarter of the slots are tombstones, ``compact`` *vacuums*: it renumbers the
 live slots and rebuilds every table (transiently about twice the memory). The slot arrays grow
 by 1.25x when full (an ``add`` that grows them copies them: ~60 ms at 10M codes).
@@ -357,12 +359,18 @@ def _scan(
     out_d: NDArray[np.int32],
     cnt: int,
 ) -> tuple[IntArray, NDArray[np.int32], int]:
-    """Brute-force popcount scan of slots ``[lo, hi)``, in blocks of 4096 slots."""
+    """Brute-force popcount scan of slots ``[lo, hi)``, in blocks of 4096 slots; the second
+    half of a code is read only if its first half is within ``radius``."""
+    half = (q64.shape[0] + 1) // 2
     for block in range(lo, hi, 4096):
         out_s, out_d = _reserve(out_s, out_d, cnt + 4096)
         for slot in range(block, min(block + 4096, hi)):
             d = 0
-            for w in range(q64.shape[0]):
+            for w in range(half):
+                d += _popcnt(codes64[slot, w] ^ q64[w])
+            if d > radius:
+                continue
+            for w in range(half, q64.shape[0]):
                 d += _popcnt(codes64[slot, w] ^ q64[w])
             if d <= radius and not dead[slot]:
                 out_s[cnt], out_d[cnt] = slot, d
@@ -784,13 +792,19 @@ class HammingIndex:
     into 32-bit chunks whose distance is checked from bucket-adjacent sibling bits.
     """
 
-    def __init__(self, nbits: int, *, pending_limit: int | None = None) -> None:
+    def __init__(
+        self, nbits: int, *, pending_limit: int | None = None, background: bool = True
+    ) -> None:
+        """``pending_limit``: adds searched by brute force before a compaction starts (default
+        ``clamp(n_built / 1024, 2048, 16384)``); ``background``: run those compactions in a
+        daemon thread (adds return at once) rather than inside ``add``."""
         if nbits <= 0 or nbits % 64:
             raise ValueError(f"nbits must be a positive multiple of 64, got {nbits}")
         if pending_limit is not None and pending_limit < 0:
             raise ValueError("pending_limit must be >= 0")
         self._nbits = nbits
         self._pending_limit = pending_limit
+        self._background = background
         self._write_lock = threading.Lock()
         self._compact_lock = threading.Lock()
         self._live = 0
@@ -843,7 +857,8 @@ class HammingIndex:
         """Add codes under caller-chosen unique ids; they match as soon as this returns.
 
         Raises ValueError if an id is repeated in the batch or already live in the index.
-        May run :meth:`compact` before returning when the pending buffer is over its limit.
+        Past the pending limit this starts a compaction (see ``__init__``); a batch larger
+        than the limit is compacted before returning.
         """
         ids_a, codes_a = self._as_ids(ids), self._as_codes(codes)
         if ids_a.shape[0] != codes_a.shape[0]:
@@ -864,7 +879,7 @@ class HammingIndex:
             view.dead[lo:hi] = False
             self._view = replace(view, n_total=hi)
             self._live += ids_a.shape[0]
-        self._maybe_compact()
+        self._maybe_compact(ids_a.shape[0])
 
     def remove(self, ids: np.ndarray[Any, Any]) -> int:
         """Tombstone the given ids; returns how many were live. Effective on return."""
@@ -949,16 +964,35 @@ class HammingIndex:
     def _limit(self, view: _View) -> int:
         if self._pending_limit is not None:
             return self._pending_limit
-        return int(min(65536, max(4096, view.n_built // 128)))
+        return int(min(16384, max(2048, view.n_built // 1024)))
 
-    def _maybe_compact(self) -> None:
+    def _maybe_compact(self, batch: int) -> None:
+        """Compact when pending exceeds the limit: in a daemon thread, or in the calling
+        thread when ``background=False`` or the batch alone exceeds the limit (a bulk load)."""
         view = self._view
-        if view.n_total - view.n_built <= self._limit(view):
+        limit = self._limit(view)
+        if view.n_total - view.n_built <= limit:
             return
         if not self._compact_lock.acquire(blocking=False):
-            return  # a compaction is running; it or a later add catches up
+            return  # a compaction is running; it catches up with these adds
+        if not self._background or batch > limit:
+            self._compact_and_release()
+            return
         try:
-            self._compact_locked()
+            worker = threading.Thread(target=self._compact_and_release, daemon=True)
+            worker.start()
+        except BaseException:
+            self._compact_lock.release()
+            raise
+
+    def _compact_and_release(self) -> None:
+        """Compact, again while adds made meanwhile exceed the limit, then release the lock."""
+        try:
+            for _ in range(4):
+                self._compact_locked()
+                view = self._view
+                if view.n_total - view.n_built <= self._limit(view):
+                    break
         finally:
             self._compact_lock.release()
 
@@ -1090,10 +1124,11 @@ class HammingIndex:
         if header["nbits"] <= 0 or header["nbits"] % 64:
             raise IndexFileError(f"bad nbits {header['nbits']}")
         index = cls(int(header["nbits"]))
-        view = _view_from_arrays(index._nbits, header, arrays)
+        view, clean = _view_from_arrays(index._nbits, header, arrays)
         index._view = view
         index._live = int(np.count_nonzero(~view.dead[: view.n_total]))
-        index._clean_at = -1  # the first compaction re-checks every table entry
+        if not clean:  # tombstones or pending slots in tables: next compaction drops them
+            index._clean_at = -1
         return index
 
 
@@ -1189,8 +1224,9 @@ def _read_section(f: io.BufferedIOBase, start: int, entry: dict[str, Any]) -> np
 
 def _view_from_arrays(
     nbits: int, header: dict[str, Any], arrays: dict[str, np.ndarray[Any, Any]]
-) -> _View:
-    """Check shapes, dtypes and cross references of loaded arrays and assemble a view."""
+) -> tuple[_View, bool]:
+    """Check shapes, dtypes and cross references of loaded arrays and assemble a view; also
+    say whether the tables hold only live built slots (no tombstones to drop)."""
     m, n, n_built = nbits // _HALF_BITS, int(header["n_total"]), int(header["n_built"])
     _expect(arrays, "codes", np.uint8, (n, nbits // 8))
     _expect(arrays, "ids", np.int64, (n,))
@@ -1201,8 +1237,10 @@ def _view_from_arrays(
     hb = int(header["hb"])
     if hb not in (1, 2):
         raise IndexFileError(f"bad slot width {hb}")
-    tables = tuple(_check_table(arrays, t, hb, n) for t in range(m))
-    return _View(
+    checked = [_check_table(arrays, t, hb, n) for t in range(m)]
+    tables = tuple(buf for buf, _ in checked)
+    clean = max(top for _, top in checked) < n_built and not arrays["dead"][:n_built].any()
+    view = _View(
         codes=arrays["codes"],
         ids=arrays["ids"],
         dead=arrays["dead"],
@@ -1212,12 +1250,14 @@ def _view_from_arrays(
         tables=tables,
         hb=hb,
     )
+    return view, bool(clean)
 
 
 def _check_table(
     arrays: dict[str, np.ndarray[Any, Any]], t: int, hb: int, n_slots: int
-) -> NDArray[np.uint8]:
-    """Packed table ``t``, checked for size, monotone offsets and in-range slots."""
+) -> tuple[NDArray[np.uint8], int]:
+    """Packed table ``t`` and its largest slot, checked for size, monotone offsets and
+    in-range slots."""
     buf = _expect(arrays, f"table{t}", np.uint8, None)
     if buf.ndim != 1 or buf.shape[0] < _OFF_PAD:
         raise IndexFileError(f"table {t} is too short")
@@ -1225,9 +1265,10 @@ def _check_table(
     if off[0] != 0 or bool(np.any(np.diff(off) < 0)) or buf.shape[0] != _layout(off[-1], hb)[3]:
         raise IndexFileError(f"table {t} is inconsistent")
     _, _, slo, shi = _np_parts(buf, hb)
-    if _max_slot(slo, shi) >= n_slots:
+    top = _max_slot(slo, shi)
+    if top >= n_slots:
         raise IndexFileError(f"table {t} references a slot out of range")
-    return buf
+    return buf, top
 
 
 def _expect(

@@ -1,0 +1,1 @@
+"""Benchmarks of the exact Hamming radius index (``empreinte.index.mih``)."""
