@@ -55,9 +55,10 @@ REGION_SIDE: Final = 640
 VOTE_DISTANCE: Final = 64
 """A query descriptor votes for registered descriptors at most this far (of 256 bits)."""
 NEIGHBOURS: Final = 8
-LOOKUPS: Final = 600
+LOOKUPS: Final = 1500
 """Query features looked up in the index to pick candidates (all are used to verify)."""
 CANDIDATES: Final = 8
+MIN_VOTES: Final = 1.5
 MATCH_DISTANCE: Final = 72
 RATIO: Final = 0.9
 RANSAC_GRID_UNITS: Final = 2.5
@@ -225,7 +226,9 @@ class _DescriptorIndex:
                 quantizer = faiss.IndexBinaryFlat(256)
                 ivf = faiss.IndexBinaryIVF(quantizer, 256, self.nlist)
                 self._quantizer = quantizer  # the IVF index does not own it
-                ivf.train(desc[np.random.default_rng(0).permutation(len(desc))[: 100 * self.nlist]])
+                ivf.cp.niter = 10
+                sample = np.random.default_rng(0).permutation(len(desc))[: 30 * self.nlist]
+                ivf.train(desc[sample])
                 ivf.nprobe = self.nprobe
                 self.index = ivf
                 self.index.add(desc)
@@ -393,18 +396,21 @@ class RobustMatcher:
         return out
 
     def _candidates(self, qf: QueryFeatures) -> list[int]:
-        k = NEIGHBOURS
-        # the features come in spread order: the first LOOKUPS cover the whole query
-        dist, slots = self._desc_index.search(qf.descriptors[: self.lookups], k)
+        """Registered images with the most (distance-weighted) descriptor hits."""
+        dist, slots = self._desc_index.search(qf.descriptors[: self.lookups], NEIGHBOURS)
         ok = (dist <= VOTE_DISTANCE) & (slots >= 0)
-        # one vote per (query descriptor, image)
-        n = len(self._ids)
-        pairs = np.unique(np.nonzero(ok)[0].astype(np.int64) * n + slots[ok])
-        if len(pairs) == 0:
+        if not ok.any():
             return []
-        votes = np.bincount(pairs % n, minlength=n)
+        n = len(self._ids)
+        weight = (VOTE_DISTANCE + 1 - dist[ok]) / (VOTE_DISTANCE + 1)
+        key = np.nonzero(ok)[0].astype(np.int64) * n + slots[ok]
+        order = np.lexsort((-weight, key))  # best hit of each (query feature, image) first
+        key, weight = key[order], weight[order]
+        first = np.ones(len(key), bool)
+        first[1:] = key[1:] != key[:-1]
+        votes = np.bincount(key[first] % n, weights=weight[first], minlength=n)
         top = np.argsort(-votes, kind="stable")[:CANDIDATES]
-        return [int(s) for s in top if votes[s] >= 4 and self._alive[int(s)]]
+        return [int(s) for s in top if votes[s] >= MIN_VOTES and self._alive[int(s)]]
 
 
 def shrink_rgb(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:

@@ -1,0 +1,346 @@
+# ruff: noqa: E501
+"""Robustness benchmark: re-posts of registered photos, unrelated queries, AugLy, NeuralHash pairs.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.robustness.run [--registered 500] [--unrelated 500]
+        [--workers 2] [--seed 0] [--families jpeg,crop_60] [--scale 10000,100000]
+
+Registers the first N photos of ``imagenet_sample`` (sorted), queries every family
+of :mod:`benchmarks.robustness.transforms` on each, and the same families on the
+*other* photos (from index 500 on) as unrelated queries. Compares the robust
+matcher (``ours``) with plain PDQ (8 dihedral variants of the whole query, d<=31)
+and pHash (8 dihedral variants, d<=8). Single-threaded OpenCV and FAISS in each
+worker, so the query time is per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import faiss
+import imagehash
+import numpy as np
+from PIL import Image
+
+from benchmarks.robustness.transforms import FAMILIES
+from empreinte.hashing.robust.features import extract
+from empreinte.hashing.robust.matcher import (
+    MIN_INLIERS,
+    PDQ_THRESHOLD,
+    RobustMatcher,
+    orb_confidence,
+    pdq_confidence,
+)
+from empreinte.hashing.robust.pdq import pdq, pdq_dihedral
+
+EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "evaldata"
+PHASH_THRESHOLD = 8
+# AugLy outputs where the photo is no longer recognisable as the same picture
+AUGLY_UNRECOGNISABLE = {"shuffle_pixels", "split_and_shuffle"}
+
+
+@dataclass
+class State:
+    matcher: RobustMatcher
+    reg_pdq: np.ndarray
+    reg_phash: np.ndarray
+    reg_imgs: list[Image.Image]
+    unr_imgs: list[Image.Image]
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+STATE: State | None = None
+
+
+def load(path: Path) -> Image.Image:
+    return Image.open(path).convert("RGB")
+
+
+def phash_bits(img: Image.Image) -> np.ndarray:
+    return np.packbits(np.asarray(imagehash.phash(img).hash, bool).ravel())
+
+
+def dihedral_imgs(img: Image.Image) -> list[Image.Image]:
+    t = Image.Transpose
+    ops = [
+        None,
+        t.ROTATE_90,
+        t.ROTATE_180,
+        t.ROTATE_270,
+        t.FLIP_LEFT_RIGHT,
+        t.FLIP_TOP_BOTTOM,
+        t.TRANSPOSE,
+        t.TRANSVERSE,
+    ]
+    return [img if o is None else img.transpose(o) for o in ops]
+
+
+def hamming_min(q: np.ndarray, reg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per registered row: min Hamming distance over query rows (q: m x b, reg: n x b)."""
+    x = np.bitwise_xor(q[:, None, :], reg[None, :, :])
+    d = np.unpackbits(x, axis=2).sum(axis=2)
+    return d.min(axis=0), d.argmin(axis=0)
+
+
+def evaluate(img: Image.Image, target: int | None) -> dict[str, Any]:
+    """Run ours and both baselines on one query image."""
+    assert STATE is not None
+    rgb = np.ascontiguousarray(np.asarray(img))
+    t0 = time.perf_counter()
+    matches = STATE.matcher.query(rgb)
+    dt = time.perf_counter() - t0
+    ours: dict[str, float] = {}
+    raw: dict[str, tuple[str, float]] = {}
+    box = None
+    for m in matches:
+        if m.signal == "orb":
+            assert m.inliers is not None
+            conf = orb_confidence(m.inliers)
+            score = float(m.inliers)
+        else:
+            assert m.distance is not None
+            conf = pdq_confidence(m.distance)
+            score = float(m.distance)
+        raw[m.fingerprint_id] = (m.signal, score)
+        if conf > 0:
+            ours[m.fingerprint_id] = max(ours.get(m.fingerprint_id, 0.0), conf)
+            if target is not None and m.fingerprint_id == str(target):
+                box = m.box
+    hashes, _q = pdq_dihedral(rgb)
+    qp = np.frombuffer(b"".join(hashes), np.uint8).reshape(-1, 32)
+    dp, _ = hamming_min(qp, STATE.reg_pdq)
+    qh = np.stack([phash_bits(v) for v in dihedral_imgs(img)])
+    dh, _ = hamming_min(qh, STATE.reg_phash)
+    return {
+        "ours": ours,
+        "raw": raw,
+        "box": box,
+        "time": dt,
+        "pdq": {str(i): int(d) for i, d in enumerate(dp) if d <= PDQ_THRESHOLD},
+        "pdq_min": int(dp.min()) if len(dp) else 256,
+        "pdq_target": int(dp[target]) if target is not None and target < len(dp) else None,
+        "phash": {str(i): int(d) for i, d in enumerate(dh) if d <= PHASH_THRESHOLD},
+    }
+
+
+def task(job: tuple[str, int, str]) -> dict[str, Any]:
+    kind, idx, fam = job
+    assert STATE is not None
+    fi = list(FAMILIES).index(fam)
+    rng = np.random.default_rng([STATE.seed, idx, fi, 0 if kind == "pos" else 1])
+    if kind == "pos":
+        src = STATE.reg_imgs[idx]
+        others = STATE.unr_imgs
+    else:
+        src = STATE.unr_imgs[idx]
+        others = STATE.unr_imgs[:idx] + STATE.unr_imgs[idx + 1 :]
+    img = FAMILIES[fam](src, rng, others)
+    out = evaluate(img, idx if kind == "pos" else None)
+    out.update(kind=kind, idx=idx, family=fam)
+    return out
+
+
+def file_task(job: tuple[str, str, str, str]) -> dict[str, Any]:
+    """Query one evaldata file; target id is a registered key string."""
+    assert STATE is not None
+    group, qpath, target, label = job
+    img = load(EVAL / qpath)
+    out = evaluate(img, None)
+    out.update(group=group, query=qpath, target=target, label=label)
+    return out
+
+
+def init_worker() -> None:
+    cv2.setNumThreads(1)
+    faiss.omp_set_num_threads(1)
+
+
+def build(reg_files: list[Path], unr_files: list[Path], seed: int, extra_refs: list[str]) -> State:
+    matcher = RobustMatcher(nlist=max(64, min(4096, len(reg_files) * 256 // 200)), nprobe=32)
+    matcher.min_inliers = 6  # report near misses; the benchmark applies MIN_INLIERS itself
+    reg_imgs = [load(p) for p in reg_files]
+    pdqs, phs = [], []
+    t0 = time.perf_counter()
+    sizes = []
+    for i, img in enumerate(reg_imgs):
+        rgb = np.asarray(img)
+        feats = extract(rgb)
+        sizes.append(len(feats.to_text()))
+        h, _q = pdq(rgb)
+        matcher.add(str(i), feats, h)
+        pdqs.append(np.frombuffer(h, np.uint8))
+        phs.append(phash_bits(img))
+    for ref in extra_refs:
+        rgb = np.asarray(load(EVAL / ref))
+        h, _q = pdq(rgb)
+        matcher.add("ref:" + ref, extract(rgb), h)
+    reg_time = (time.perf_counter() - t0) / max(1, len(reg_imgs))
+    st = State(matcher, np.stack(pdqs), np.stack(phs), reg_imgs, [load(p) for p in unr_files], seed)
+    st.extra.update(reg_time=reg_time, size_max=max(sizes), size_mean=float(np.mean(sizes)))
+    return st
+
+
+def augly_jobs() -> list[tuple[str, str, str, str]]:
+    out = []
+    folder = EVAL / "augly/image_tests/dfdc_expected_output"
+    if not folder.is_dir():
+        return out
+    ref = "augly/image_tests/inputs/dfdc_1.jpg"
+    for p in sorted(folder.glob("test_*.png")):
+        name = p.stem.removeprefix("test_")
+        label = "unrecognisable" if name in AUGLY_UNRECOGNISABLE else "match"
+        out.append(("augly", str(p.relative_to(EVAL)), "ref:" + ref, label))
+    return out
+
+
+def pair_jobs() -> list[tuple[str, str, str, str]]:
+    path = EVAL / "ground_truth_pairs.tsv"
+    if not path.is_file():
+        return []
+    out = []
+    with path.open() as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            if row["query"].startswith("augly/"):
+                continue  # counted in the AugLy group
+            group = "neuralhash" if "neuralhash" in row["source"].lower() else "pairs"
+            out.append((group, row["query"], "ref:" + row["reference"], row["expected"]))
+    return out
+
+
+def main() -> None:
+    global STATE
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--registered", type=int, default=500)
+    ap.add_argument("--unrelated", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument(
+        "--scale", default="", help="comma list of registered counts for the scale table"
+    )
+    args = ap.parse_args()
+    n_reg = args.registered
+    n_unr = args.unrelated if args.unrelated is not None else n_reg
+    families = [f for f in args.families.split(",") if f]
+    files = sorted((EVAL / "imagenet_sample").glob("*.JPEG"))
+    pairs = pair_jobs()
+    ajobs = augly_jobs()
+    refs = sorted({j[2].removeprefix("ref:") for j in pairs + ajobs})
+    cv2.setNumThreads(1)
+    faiss.omp_set_num_threads(1)
+    STATE = build(files[:n_reg], files[500 : 500 + n_unr], args.seed, refs)
+    print(
+        f"registered {n_reg} photos (+{len(refs)} evaldata references); "
+        f"features {STATE.extra['size_mean']:.0f} B mean / {STATE.extra['size_max']} B max as base64; "
+        f"registration {STATE.extra['reg_time'] * 1000:.0f} ms/image",
+        flush=True,
+    )
+    jobs = [("pos", i, f) for f in families for i in range(n_reg)]
+    jobs += [("neg", i, f) for f in families for i in range(n_unr)]
+    t0 = time.perf_counter()
+    ctx = mp.get_context("fork")
+    with ctx.Pool(args.workers, initializer=init_worker) as pool:
+        results = []
+        for r in pool.imap_unordered(task, jobs, chunksize=8):
+            results.append(r)
+            if len(results) % 1000 == 0:
+                print(
+                    f"  {len(results)}/{len(jobs)} queries, {time.perf_counter() - t0:.0f} s",
+                    flush=True,
+                )
+        file_results = pool.map(file_task, ajobs + pairs, chunksize=2)
+    print(
+        f"{len(jobs)} synthetic queries + {len(ajobs) + len(pairs)} evaldata queries "
+        f"in {time.perf_counter() - t0:.0f} s wall",
+        flush=True,
+    )
+    report(results, file_results, families)
+    if args.scale:
+        from benchmarks.robustness.scale import scale_table
+
+        scale_table([int(x) for x in args.scale.split(",")], STATE)
+
+
+def report(
+    results: list[dict[str, Any]], file_results: list[dict[str, Any]], families: list[str]
+) -> None:
+    pos = [r for r in results if r["kind"] == "pos"]
+    neg = [r for r in results if r["kind"] == "neg"]
+    print("\nrecall per family (true registered image found)")
+    print(f"{'family':20s} {'ours':>6s} {'PDQ':>6s} {'pHash':>6s}   ours box given")
+    for fam in families:
+        rs = [r for r in pos if r["family"] == fam]
+        if not rs:
+            continue
+        ours = np.mean([str(r["idx"]) in r["ours"] for r in rs])
+        p = np.mean([str(r["idx"]) in r["pdq"] for r in rs])
+        h = np.mean([str(r["idx"]) in r["phash"] for r in rs])
+        boxes = [r for r in rs if r["box"] is not None]
+        print(f"{fam:20s} {ours:6.3f} {p:6.3f} {h:6.3f}   {len(boxes):>5d} boxes")
+    allr = [np.mean([str(r["idx"]) in r[k] for r in pos]) for k in ("ours", "pdq", "phash")]
+    print(f"{'ALL':20s} {allr[0]:6.3f} {allr[1]:6.3f} {allr[2]:6.3f}")
+    print(
+        f"\nfalse matches ({len(neg)} unrelated queries; + wrong ids on {len(pos)} positive queries)"
+    )
+    for k in ("ours", "pdq", "phash"):
+        fn = sum(1 for r in neg if r[k])
+        fp = sum(1 for r in pos if any(i != str(r["idx"]) for i in r[k]))
+        print(
+            f"  {k:6s} unrelated queries with a match: {fn}   positive queries with a wrong id: {fp}"
+        )
+    true_conf = [r["ours"][str(r["idx"])] for r in pos if str(r["idx"]) in r["ours"]]
+    neg_conf = [max(r["ours"].values(), default=0.0) for r in neg]
+    neg_inl = [max((s for sig, s in r["raw"].values() if sig == "orb"), default=0) for r in neg]
+    neg_pdq = [r["pdq_min"] for r in neg]
+    if true_conf:
+        print(
+            f"  ours confidence: lowest true match {min(true_conf):.3f}, highest unrelated {max(neg_conf):.3f}, "
+            f"margin {min(true_conf) - max(neg_conf):+.3f}"
+        )
+    print(
+        f"  highest ORB inliers on unrelated queries: {max(neg_inl, default=0)} (threshold {MIN_INLIERS}); "
+        f"distribution p99 {np.percentile(neg_inl, 99) if neg_inl else 0:.0f}"
+    )
+    print(
+        f"  closest PDQ distance on unrelated queries (whole image, dihedral): {min(neg_pdq, default=256)}"
+    )
+    times = np.array([r["time"] for r in results]) * 1000
+    print(
+        f"\nquery time (ours, one core): mean {times.mean():.0f} ms, median {np.median(times):.0f} ms, "
+        f"p95 {np.percentile(times, 95):.0f} ms, max {times.max():.0f} ms"
+    )
+    for group in ("augly", "pairs", "neuralhash"):
+        rs = [r for r in file_results if r["group"] == group]
+        if not rs:
+            continue
+        print(f"\n{group}: {len(rs)} pairs")
+        for label in sorted({r["label"] for r in rs}):
+            sub = [r for r in rs if r["label"] == label]
+            for k in ("ours", "pdq", "phash"):
+                found = sum(1 for r in sub if r["target"] in r[k]) if k == "ours" else None
+                if k != "ours":
+                    continue
+                print(f"  expected {label:15s} n={len(sub):3d}  ours found {found}")
+        if group == "augly":
+            for r in rs:
+                mark = "FOUND" if r["target"] in r["ours"] else "miss "
+                print(f"    {mark} {Path(r['query']).stem:35s} {r['raw'].get(r['target'], '')}")
+        else:
+            for r in rs:
+                hit = r["target"] in r["ours"]
+                bad = hit != (r["label"] == "match")
+                if bad:
+                    print(f"    WRONG {r['label']:8s} {r['query']} raw={r['raw'].get(r['target'])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Name what can go wrong while crawling; every class derives from ``EmpreinteError``.
+
+::
+
+    EmpreinteError
+    ├── Skip              a step drops the current URL (``reason`` names the case);
+    │                     with ``retry_after`` the frontier tries it again later
+    ├── BlockedAddress    the SSRF guard refused an address (raised by the transport)
+    └── InvalidSeed       a seed is not an http(s) URL the crawler may fetch
+"""
+
+from __future__ import annotations
+
+from empreinte.errors import EmpreinteError
+
+
+class Skip(EmpreinteError):
+    """Drop the URL being crawled, for ``reason``; the only way a step stops an item.
+
+    ``reason`` is a short word counted in the crawl's summary (``robots``,
+    ``too_large``, ``blocked_address``…); ``detail`` is for humans. With
+    ``retry_after`` (seconds) the URL goes back to the frontier for a later try
+    instead, until the crawl's ``max_attempts``.
+    """
+
+    def __init__(self, reason: str, detail: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class BlockedAddress(EmpreinteError):
+    """A host resolved to an address the crawler must not connect to."""
+
+
+class InvalidSeed(EmpreinteError):
+    """A seed URL cannot be crawled (not http or https, or malformed)."""

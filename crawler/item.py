@@ -1,0 +1,97 @@
+"""Name what flows through the steps: a claimed frontier entry becomes an item, which gathers
+the response, the links found, and the image's queries, then goes back to the frontier.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from empreinte.crawler import urls
+from empreinte.crawler.errors import Skip
+from empreinte.crawler.limits import CrawlLimits, Scope
+from empreinte.crawler.models import Kind
+from empreinte.detection.service import Query
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What every item of one crawl obeys, read once per worker."""
+
+    crawl_id: int
+    organisation_id: int | None
+    limits: CrawlLimits
+    scope: Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A frontier row as claimed by this worker."""
+
+    id: int
+    crawl_id: int
+    url: str
+    kind: Kind
+    depth: int
+    hops: int
+    referrer: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A normalised URL found by a step, to add to the frontier."""
+
+    url: str
+    kind: Kind
+    depth: int
+    referrer: str | None = None
+    hops: int = 0
+
+    @property
+    def url_hash(self) -> bytes:
+        return urls.url_hash(self.url)
+
+    @property
+    def host(self) -> str:
+        return urls.host_of(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A response read within limits; ``content`` is ``html``, ``image`` or ``other``."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    content: str = "other"
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass(slots=True)
+class Item:
+    """One URL on its way through the steps."""
+
+    entry: Entry
+    plan: Plan
+    crawl_delay: float = 0.0
+    response: Response | None = None
+    links: list[Link] = field(default_factory=list)
+    redirect: Link | None = None
+    dropped: Counter[str] = field(default_factory=Counter)
+    sha256: bytes | None = None
+    queries: list[Query] | None = None
+    known: bool = False
+    hashed: bool = False
+    skip: Skip | None = None
+    release: Callable[[], None] | None = None
+
+    def release_slot(self) -> None:
+        """Give back the host slot taken by the politeness step, once."""
+        release, self.release = self.release, None
+        if release is not None:
+            release()
