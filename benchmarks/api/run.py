@@ -89,10 +89,18 @@ def fill(url: str, count: int, seed: int = 0) -> np.ndarray:
 def wrk(script: Path, base: str, duration: int, connections: int) -> dict[str, str]:
     out = subprocess.run(
         [
-            "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-            "-s", str(script), f"{base}/v1/match",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"{base}/v1/match",
         ],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     found = {
         "rps": re.search(r"Requests/sec:\s+([\d.]+)", out),
@@ -129,7 +137,7 @@ def upload_body(boundary: str) -> bytes:
         )
         data = buffer.getvalue()
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.jpg\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="u.jpg"\r\n'
         "Content-Type: image/jpeg\r\n\r\n"
     ).encode()
     return head + data + f"\r\n--{boundary}--\r\n".encode()
@@ -187,7 +195,9 @@ def main() -> None:
     env = {**os.environ, "EMPREINTE_DATA_DIR": str(settings.data_dir)}
     server = subprocess.Popen(
         [sys.executable, "-m", "empreinte", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         cold = wait_ready(base, server)
@@ -196,8 +206,10 @@ def main() -> None:
         bodies = folder / "bodies.txt"
         with bodies.open("w") as out:
             for i in range(10_000):
-                code = codes[rng.integers(len(codes))] if i % 10 == 0 else rng.integers(
-                    0, 256, 32, dtype=np.uint8
+                code = (
+                    codes[rng.integers(len(codes))]
+                    if i % 10 == 0
+                    else rng.integers(0, 256, 32, dtype=np.uint8)
                 )
                 signal = {"type": "pdq", "value": bytes(code).hex()}
                 out.write(json.dumps({"signals": [signal]}) + "\n")
@@ -226,10 +238,22 @@ def main() -> None:
         table(
             ["request", "requests/s", "p50", "p99", "non-2xx", "target"],
             [
-                ["one PDQ hash (10% hits)", one_hash["rps"], one_hash["p50"], one_hash["p99"],
-                 one_hash["non2xx"], ">= 1,000/s, p99 <= 25 ms"],
-                ["~500x375 JPEG upload", image["rps"], image["p50"], image["p99"],
-                 image["non2xx"], ">= 150/s"],
+                [
+                    "one PDQ hash (10% hits)",
+                    one_hash["rps"],
+                    one_hash["p50"],
+                    one_hash["p99"],
+                    one_hash["non2xx"],
+                    ">= 1,000/s, p99 <= 25 ms",
+                ],
+                [
+                    "~500x375 JPEG upload",
+                    image["rps"],
+                    image["p50"],
+                    image["p99"],
+                    image["non2xx"],
+                    ">= 150/s",
+                ],
             ],
         )
     )
