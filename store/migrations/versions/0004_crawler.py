@@ -70,7 +70,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("frontier", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_frontier_claim", ["crawl_id", "state", "not_before"], unique=False
+            "ix_frontier_claim", ["crawl_id", "state", "depth", "id"], unique=False
         )
         batch_op.create_index("ix_frontier_claimed_by", ["claimed_by"], unique=False)
         batch_op.create_index("ix_frontier_host", ["crawl_id", "host"], unique=False)
