@@ -23,9 +23,10 @@ from empreinte.api.limits import (
     Send,
     TokenBucket,
 )
-from empreinte.api.routes import cases, keys, notices, ops, platform, victims
+from empreinte.api.routes import cases, crawls, keys, notices, ops, platform, victims
 from empreinte.api.schemas import MatchRequest
 from empreinte.api.state import AppState, KeyCache, Metrics
+from empreinte.crawler.background import CrawlerThread
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.notices.channels import SmtpServer
 from empreinte.notices.worker import Worker, WorkerConfig, standard_worker
@@ -78,13 +79,16 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
         )
         follower.start()
         worker = notice_worker(settings, sessions) if settings.workers else None
-        if worker is not None:
-            worker.start()
+        crawling = CrawlerThread(sessions, follower, settings) if settings.workers else None
+        for running in (worker, crawling):
+            if running is not None:
+                running.start()
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
+            for running in (crawling, worker):
+                if running is not None:
+                    running.stop()
             app.state.empreinte.audit.close()
             follower.stop()
             engine.dispose()
@@ -97,7 +101,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (cases, victims, platform, notices, keys, ops):
+    for module in (cases, victims, platform, notices, crawls, keys, ops):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(_Observe, metrics=metrics)

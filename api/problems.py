@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from empreinte.crawler.errors import InvalidSeed
 from empreinte.errors import (
     EmpreinteError,
     FingerprintFileError,
@@ -54,6 +55,7 @@ _TABLE: Final[list[tuple[type[EmpreinteError], int, str]]] = [
     (FingerprintFileError, 422, "Invalid fingerprint file"),
     (SignalError, 422, "Invalid hash"),
     (InvalidAddress, 422, "Invalid address"),
+    (InvalidSeed, 422, "Invalid seed URL"),
     (EmpreinteError, 400, "Bad request"),
 ]
 

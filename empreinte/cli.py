@@ -171,6 +171,31 @@ def _add_server_commands(sub: Any) -> None:
     _database_option(upgrade)
     upgrade.set_defaults(handler=_cmd_db_upgrade)
 
+    crawl = sub.add_parser(
+        "crawl",
+        help="crawl web pages for re-posts of registered images",
+        description="Crawl the given URLs (and the pages they link to, within their sites) for "
+        "images, match each against the registry, and record sightings and notice drafts. "
+        "Prints a live progress line: pages, images, matches, errors.",
+    )
+    _database_option(crawl)
+    crawl.add_argument("urls", nargs="+", metavar="URL", help="pages or image URLs to start from")
+    crawl.add_argument("--depth", type=int, default=2, help="links to follow from a seed")
+    crawl.add_argument("--max-pages", type=int, default=1000, help="stop after this many pages")
+    crawl.add_argument(
+        "--allow-loopback", action="store_true", help="let the crawler reach 127.0.0.1 (tests)"
+    )
+    crawl.set_defaults(handler=_cmd_crawl)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run crawler and notice workers against a shared database",
+        description="Run the crawler and the notice worker (delivery, re-checks) until "
+        "interrupted; start several, on several machines, on one PostgreSQL database.",
+    )
+    _database_option(worker)
+    worker.set_defaults(handler=_cmd_worker)
+
     report = sub.add_parser(
         "report",
         help="print the yearly transparency report (DSA art. 22), with no personal data",
@@ -251,6 +276,47 @@ def _open_sessions(args: argparse.Namespace) -> Any:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.url)
     return make_sessionmaker(make_engine(settings.url))
+
+
+def _cmd_crawl(args: argparse.Namespace) -> int:
+    from empreinte.crawler.cli import crawl_command
+
+    return crawl_command(
+        args.urls,
+        args.depth,
+        args.max_pages,
+        settings=_settings(args),
+        allow_loopback=args.allow_loopback,
+    )
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import contextlib
+    import signal
+    import threading
+
+    from empreinte.api.app import notice_worker
+    from empreinte.crawler.background import CrawlerThread
+    from empreinte.logs import configure_logging
+    from empreinte.store.follow import Follower
+
+    configure_logging()
+    settings = _settings(args)
+    sessions = _open_sessions(args)
+    follower = Follower(sessions, settings.snapshot_dir, interval=settings.follow_interval)
+    follower.start()
+    notices = notice_worker(settings, sessions)
+    crawling = CrawlerThread(sessions, follower, settings)
+    notices.start()
+    crawling.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    crawling.stop()
+    notices.stop()
+    follower.stop()
+    return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

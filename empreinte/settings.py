@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     pin_failures_per_client: int = Field(default=20, description="wrong PINs per client")
     pin_window: float = Field(default=900.0, description="PIN throttle window, seconds")
     max_match_batch: int = Field(default=1000)
-    workers: bool = Field(default=True, description="run notice workers inside `serve`")
+    workers: bool = Field(default=True, description="run notice and crawler workers in `serve`")
+    crawl_allow_loopback: bool = Field(
+        default=False, description="let the crawler reach 127.0.0.0/8 (tests and demos only)"
+    )
     notices_interval: float = Field(default=2.0, gt=0, description="notice worker poll, seconds")
     recheck_hours: float = Field(default=24.0, gt=0, description="re-check sent notices")
     escalate_after: int = Field(default=3, ge=1, description="re-sends before escalation")

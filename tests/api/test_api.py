@@ -313,3 +313,14 @@ def test_screenshot_of_a_registered_photo_matches_with_its_box(sqlite_api: Api) 
     unrelated, _ = _screenshot(photo(32, (1024, 768)))
     other = platform.post("/v1/match", files={"file": ("other.png", unrelated, "image/png")})
     assert other.json() == {"matches": []}
+
+
+def test_ngo_schedules_a_crawl_and_follows_it(sqlite_api: Api) -> None:
+    ngo, other = sqlite_api.client(sqlite_api.ngo_a), sqlite_api.client(sqlite_api.ngo_b)
+    created = ngo.post("/v1/crawls", json={"seeds": ["https://forum.example/thread/1"]})
+    assert created.status_code == 201, created.text
+    crawl_id = created.json()["crawl_id"]
+    assert ngo.get(f"/v1/crawls/{crawl_id}").json()["crawl_id"] == crawl_id
+    assert other.get(f"/v1/crawls/{crawl_id}").status_code == 404
+    bad = ngo.post("/v1/crawls", json={"seeds": ["ftp://nowhere"]})
+    assert bad.status_code == 422
