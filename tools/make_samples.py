@@ -1,6 +1,6 @@
 """Draw the sample photos shipped with Empreinte (made here, free of any licence).
 
-Run ``python samples/make_samples.py`` to redraw them; the output is deterministic.
+Run ``python tools/make_samples.py`` to redraw them; the output is deterministic.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "samples"
 
 
 def scene(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
@@ -28,7 +28,7 @@ def scene(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
         ys = base + rng.normal(0, height * 0.06, xs.size).cumsum() * 0.3
         colour = tuple(int(c) for c in rng.integers(20, 200, 3))
         draw.polygon([*zip(xs, ys, strict=True), (width, height), (0, height)], fill=colour)
-    for _ in range(int(rng.integers(6, 14))):
+    for _ in range(int(rng.integers(14, 24))):
         x, yy = rng.uniform(0, width), rng.uniform(0, height)
         r = rng.uniform(10, 90)
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -38,7 +38,7 @@ def scene(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
             draw.rectangle((x - r, yy - r * 0.6, x + r, yy + r * 0.6), fill=colour)
     noise = rng.normal(0, 6, (height, width, 3))
     pixels = np.clip(np.asarray(image, dtype=np.float64) + noise, 0, 255).astype(np.uint8)
-    return Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(1.2))
+    return Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(0.5))
 
 
 def main() -> None:
