@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.api.app import create_app
-from empreinte.api.routes import notices as notice_routes
 from empreinte.notices.service import record_sighting
 from empreinte.notices.worker import WorkerConfig, standard_worker
 from empreinte.settings import Settings
@@ -24,36 +19,7 @@ from empreinte.store.keys import create_key
 from empreinte.store.models import Role
 from tests.notices.conftest import World, make_world
 from tests.notices.servers import Receiver, webhook
-from tests.servers import free_port
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """Serve the app with the notices router (added here until app.py includes it)."""
-    app = create_app(settings, upgrade=False)
-    if not any(getattr(r, "path", "").startswith("/v1/notices") for r in app.routes):
-        app.include_router(notice_routes.router)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.05)
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+from tests.servers import running_api as serving
 
 
 @dataclass
