@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -22,6 +22,20 @@ def free_port() -> int:
         return port
 
 
+def wait_ready(base: str, alive: Callable[[], bool], timeout: float = 120) -> None:
+    """Poll ``/readyz`` until it answers 200; raise if ``alive()`` turns false or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or not alive():
+            raise RuntimeError("the API server did not become ready")
+        time.sleep(0.05)
+
+
 @contextmanager
 def running_api(settings: Settings) -> Iterator[str]:
     """Serve the app for ``settings`` on a free loopback port; yield its base URL when ready."""
@@ -33,17 +47,11 @@ def running_api(settings: Settings) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("the API server did not become ready")
-        time.sleep(0.05)
+    try:
+        wait_ready(base, thread.is_alive)
+    except RuntimeError:
+        server.should_exit = True
+        raise
     try:
         yield base
     finally:

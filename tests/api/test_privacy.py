@@ -14,7 +14,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -30,7 +29,7 @@ from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.keys import create_key
 from empreinte.store.models import Role
 from tests.conftest import photo
-from tests.servers import free_port
+from tests.servers import free_port, wait_ready
 
 
 def _written(pid: int) -> int:
@@ -80,15 +79,10 @@ def test_upload_bytes_are_never_written(tmp_path: Path) -> None:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, log.read_text()
-            time.sleep(0.1)
+        try:
+            wait_ready(base, lambda: server.poll() is None)
+        except RuntimeError:
+            raise AssertionError(log.read_text()) from None
         with httpx.Client(base_url=base, timeout=60) as client:
             case = client.post("/v1/cases", headers={"Authorization": f"Bearer {ngo}"}).json()
             record = fingerprint_bytes(image)
