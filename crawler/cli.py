@@ -21,6 +21,7 @@ from empreinte.settings import Settings
 from empreinte.store import migrate
 from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.follow import Follower
+from empreinte.store.registry import NotFound
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -50,13 +51,14 @@ def crawl_command(
     sessions = make_sessionmaker(engine)
     try:
         with sessions.begin() as session:
-            crawl_id = (
-                resume
-                or service.create_crawl(
+            if resume is not None:
+                crawl_id = int(service.progress(session, resume)["crawl_id"])
+            else:
+                crawl = service.create_crawl(
                     session, organisation_id, urls, depth, max_pages, scope or None
-                ).id
-            )
-    except InvalidSeed as exc:
+                )
+                crawl_id = crawl.id
+    except (InvalidSeed, NotFound) as exc:
         print(f"empreinte: {exc}", file=sys.stderr)
         engine.dispose()
         return EXIT_USAGE

@@ -18,7 +18,7 @@ from empreinte.crawler.guard import Resolver
 from empreinte.crawler.hasher import Hasher
 from empreinte.crawler.politeness import Politeness
 from empreinte.crawler.robots import RobotsCache
-from empreinte.detection.service import Query
+from empreinte.detection.service import ImageQuery
 from empreinte.index.live import LiveIndex
 
 AGENT: Final = "EmpreinteBot"
@@ -27,8 +27,8 @@ AGENT: Final = "EmpreinteBot"
 CONTACT_URL: Final = "https://github.com/empreinte/empreinte/blob/main/docs/crawler.md"
 """Where site operators learn what the crawler is and how to reach us (set per deployment)."""
 
-RECENT_IMAGES: Final = 10_000
-"""Images whose queries a worker keeps in memory (a few hundred bytes each)."""
+RECENT_IMAGES: Final = 2_000
+"""Images whose queries a worker keeps in memory (with local features, 15 to 50 KB each)."""
 
 
 def user_agent(contact_url: str = CONTACT_URL) -> str:
@@ -48,12 +48,12 @@ class Context:
     agent: str = AGENT
     last_add_seq: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    hashing: dict[bytes, asyncio.Future[list[Query]]] = field(default_factory=dict)
+    hashing: dict[bytes, asyncio.Future[ImageQuery]] = field(default_factory=dict)
     seen_asks: dict[bytes, asyncio.Future[bool]] = field(default_factory=dict)
     seen_since: float = 0.0
-    recent: OrderedDict[bytes, list[Query]] = field(default_factory=OrderedDict)
+    recent: OrderedDict[bytes, ImageQuery] = field(default_factory=OrderedDict)
 
-    def remember(self, sha256: bytes, queries: list[Query]) -> None:
+    def remember(self, sha256: bytes, queries: ImageQuery) -> None:
         """Keep the queries of a recently hashed image, so its other URLs skip hashing."""
         self.recent[sha256] = queries
         self.recent.move_to_end(sha256)

@@ -2,9 +2,10 @@
 
 Decoding and PDQ hold the GIL for much of their time: in threads they would
 stall the event loop, the downloads and the database calls of the same
-worker. Processes (``spawn``ed, each warmed up once) run them on the other
-cores, and contain a decoder that crashes on a hostile image: the pool is
-rebuilt and the image is retried, then dropped as ``hasher_crashed``.
+worker. Processes (``spawn``ed, each warmed up once, one OpenCV thread each) run
+them on the other cores, and contain a decoder that crashes on a hostile
+image: the pool is rebuilt and the image is retried, then dropped as
+``hasher_crashed``. They exit when their worker dies, even by ``kill -9``.
 Bytes go to the process through a pipe and are never written anywhere.
 """
 
@@ -13,29 +14,44 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing as mp
+import os
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from empreinte.detection.service import Query, image_queries
+from empreinte.detection.service import ImageQuery, prepare_image
 from empreinte.hashing.decode import Limits
 
 __all__ = ["BrokenProcessPool", "Hasher"]
 
 
-def _warm_up() -> None:
-    """Load the hashing code and its compiled kernels in a new process, before real work."""
+def _start(parent: int) -> None:
+    """Prepare a new hashing process: follow its parent, one OpenCV thread, kernels loaded.
+
+    A process pool's children outlive a parent killed with ``kill -9`` (each
+    holds both ends of its own task pipe, so it never sees end-of-file); a
+    watcher thread makes them exit instead.
+    """
     import cv2
     from PIL import Image
 
+    threading.Thread(target=_follow, args=(parent,), daemon=True).start()
     cv2.setNumThreads(1)
 
     buffer = io.BytesIO()
     Image.linear_gradient("L").convert("RGB").save(buffer, "PNG")
-    image_queries(buffer.getvalue(), Limits())
+    prepare_image(buffer.getvalue(), Limits())
+
+
+def _follow(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 class Hasher:
-    """Compute ``image_queries`` in ``processes`` processes (0: in one thread of this one)."""
+    """Compute ``prepare_image`` in ``processes`` processes (0: in one thread of this one)."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
@@ -46,18 +62,21 @@ class Hasher:
         if self.processes <= 0:
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-hash")
         pool = ProcessPoolExecutor(
-            max_workers=self.processes, mp_context=mp.get_context("spawn"), initializer=_warm_up
+            max_workers=self.processes,
+            mp_context=mp.get_context("spawn"),
+            initializer=_start,
+            initargs=(os.getpid(),),
         )
         for _ in range(self.processes):
             pool.submit(int)
         return pool
 
-    async def queries(self, data: bytes, limits: Limits) -> list[Query]:
+    async def queries(self, data: bytes, limits: Limits) -> ImageQuery:
         """Hash ``data``; if a process died, renew the pool and raise ``BrokenProcessPool``."""
         pool = self._pool
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(pool, image_queries, data, limits)
+            return await loop.run_in_executor(pool, prepare_image, data, limits)
         except BrokenProcessPool:
             if self._pool is pool:
                 pool.shutdown(wait=False, cancel_futures=True)

@@ -12,7 +12,7 @@ from empreinte.crawler import urls
 from empreinte.crawler.errors import Skip
 from empreinte.crawler.limits import CrawlLimits, Scope
 from empreinte.crawler.models import Kind
-from empreinte.detection.service import Query
+from empreinte.detection.service import ImageQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ class Item:
     redirect: Link | None = None
     dropped: Counter[str] = field(default_factory=Counter)
     sha256: bytes | None = None
-    queries: list[Query] | None = None
+    queries: ImageQuery | None = None
     known: bool = False
     hashed: bool = False
     skip: Skip | None = None

@@ -3,14 +3,16 @@
 The step (:func:`hash_image`) runs in the worker: SHA-256 first; an image
 known not to match (``seen_images``, checked against every registration
 since) is not hashed again; one hashed lately by this process, or being
-hashed by another of its tasks, reuses those queries. Decoding and PDQ run in a thread pool
-under the crawl's decoder limits, so an image bomb is refused from its header.
+hashed by another of its tasks, reuses its queries. ``prepare_image`` runs
+in the worker's hashing processes under the crawl's decoder limits, so an
+image bomb is refused from its header.
 
 :func:`record` runs inside the frontier's commit, in the same transaction as
-the URL's completion: ``match_queries`` (the one matching use case, shared
-with the platform endpoint) and one sighting per match through ``on_match``.
-An image that matched nothing leaves only its SHA-256 (:func:`remember_seen`). The bytes are never
-written anywhere: the response body is dropped as soon as it is hashed.
+the URL's completion: ``match_image`` (the one matching use case, shared with
+the platform endpoint) and one sighting per match through ``on_match``. An
+image that matched nothing leaves only its SHA-256 (:func:`remember_seen`).
+The bytes are never written anywhere: the response body is dropped as soon
+as it is hashed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from empreinte.crawler.errors import Skip
 from empreinte.crawler.hasher import BrokenProcessPool
 from empreinte.crawler.item import Item
 from empreinte.crawler.models import SeenImage
-from empreinte.detection.service import Match, Query, match_queries
+from empreinte.detection.service import ImageQuery, Match, match_image
 from empreinte.errors import ImageError, ImageTooLarge
 from empreinte.hashing.decode import Limits
 from empreinte.index.live import LiveIndex
@@ -73,7 +75,7 @@ async def hash_image(item: Item, ctx: Context) -> None:
 
 async def _hash_once(
     ctx: Context, sha256: bytes, data: bytes, limits: Limits
-) -> tuple[list[Query], bool]:
+) -> tuple[ImageQuery, bool]:
     """Hash in the pool, or wait for the same bytes already being hashed; say which."""
     cached = ctx.recent.get(sha256)
     if cached is not None:
@@ -94,7 +96,7 @@ async def _hash_once(
         raise Skip("bad_image", exc.reason) from exc
 
 
-def _hashed(ctx: Context, sha256: bytes, done: asyncio.Future[list[Query]]) -> None:
+def _hashed(ctx: Context, sha256: bytes, done: asyncio.Future[ImageQuery]) -> None:
     ctx.hashing.pop(sha256, None)
     if not done.cancelled() and done.exception() is None:
         ctx.remember(sha256, done.result())
@@ -133,7 +135,7 @@ def record(session: Session, item: Item, live: LiveIndex, on_match: OnMatch) -> 
     """Match the item's queries, and record a sighting per match through ``on_match``."""
     if item.queries is None:
         return []
-    matches = match_queries(
+    matches = match_image(
         session,
         live,
         item.queries,

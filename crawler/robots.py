@@ -5,7 +5,8 @@ An answer of 200 is parsed; 4xx means no rules (everything allowed); 5xx, a
 it for now and the URL is retried later. A host the SSRF guard refuses is
 refused here already, for good. Up to five redirects are followed,
 each through the guarded client. Rules are kept for a day, failures for a
-minute. ``Crawl-delay`` feeds the politeness step.
+minute. ``Crawl-delay`` feeds the politeness step; the robots.txt request
+itself (one per origin and process) does not wait for it.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from empreinte.hashing.decode import Limits, decode
 from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
+from empreinte.hashing.robust.matcher import QueryFeatures, query_features
 from empreinte.hashing.robust.regions import Box, propose
 from empreinte.hashing.signals import SignalType
 from empreinte.index.live import LiveIndex
@@ -61,11 +62,15 @@ class Query:
 
 @dataclass(frozen=True, slots=True)
 class ImageQuery:
-    """What an uploaded or crawled image yields: hash queries, and pixels for features."""
+    """What an uploaded or crawled image yields: hash queries and local features, no pixels.
+
+    It is small (about 50 KB) and can cross processes: the crawler computes it
+    in a pool of hashing processes and matches it in its worker.
+    """
 
     queries: list[Query]
-    rgb: np.ndarray
-    regions: list[Box]
+    features: QueryFeatures
+    shape: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +130,7 @@ def prepare_image(data: bytes, limits: Limits, *, dihedral: bool = True) -> Imag
         value, quality = pdq_from_rgb(np.ascontiguousarray(rgb[y : y + h, x : x + w]))
         if quality >= MIN_REGION_QUALITY:
             queries.append(Query(SignalType.PDQ, value, box=box, region=True))
-    return ImageQuery(queries, rgb, regions)
-
-
-def image_queries(data: bytes, limits: Limits) -> list[Query]:
-    """Return the hash queries of an image (no local features); see :func:`prepare_image`."""
-    return prepare_image(data, limits).queries
+    return ImageQuery(queries, query_features(rgb, regions[1:]), (height, width))
 
 
 def match_queries(
@@ -158,7 +158,7 @@ def match_image(
 ) -> list[Match]:
     """Find registered fingerprints in an image by hashes, regions and local features."""
     evidence = _hash_evidence(live, image.queries, thresholds)
-    for found in live.search_features(image.rgb, image.regions[1:]):
+    for found in live.search_features(image.features, image.shape):
         evidence.append(
             _Evidence(
                 hash_id=int(found.fingerprint_id),

@@ -196,6 +196,16 @@ def _add_server_commands(sub: Any) -> None:
     _database_option(worker)
     worker.set_defaults(handler=_cmd_worker)
 
+    demo = sub.add_parser(
+        "demo",
+        help="see the whole loop on this machine: fingerprint, crawl, match, notice",
+        description="Fingerprint the sample photos, register them in a case, crawl a demo "
+        "site on 127.0.0.1 that re-posts them (screenshots included), and show the matches "
+        "and the takedown notices drafted. Uses its own database in ./data/demo.",
+    )
+    demo.add_argument("--data-dir", type=Path, default=Path("data/demo"), metavar="DIR")
+    demo.set_defaults(handler=_cmd_demo)
+
     report = sub.add_parser(
         "report",
         help="print the yearly transparency report (DSA art. 22), with no personal data",
@@ -276,6 +286,16 @@ def _open_sessions(args: argparse.Namespace) -> Any:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.url)
     return make_sessionmaker(make_engine(settings.url))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import shutil
+
+    from empreinte.demo import run
+
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    found = run(args.data_dir, sys.stdout)
+    return EXIT_OK if found else EXIT_FATAL
 
 
 def _cmd_crawl(args: argparse.Namespace) -> int:

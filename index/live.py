@@ -17,7 +17,7 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -28,8 +28,7 @@ from empreinte.errors import SignalError
 from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.robust.features import LocalFeatures
 from empreinte.hashing.robust.matcher import Match as RobustMatch
-from empreinte.hashing.robust.matcher import RobustMatcher
-from empreinte.hashing.robust.regions import Box
+from empreinte.hashing.robust.matcher import QueryFeatures, RobustMatcher
 from empreinte.hashing.signals import SignalType
 from empreinte.index.mih import HammingIndex, IndexFileError
 
@@ -191,11 +190,11 @@ class LiveIndex:
         ids, distances = index.search(code, radius)
         return [Hit(int(i), signal, int(d)) for i, d in zip(ids, distances, strict=True)]
 
-    def search_features(self, rgb: np.ndarray, regions: Sequence[Box]) -> list[RobustMatch]:
-        """Find registered local features in ``rgb``; each match's id is an ``orb`` hash id."""
+    def search_features(self, features: QueryFeatures, shape: tuple[int, int]) -> list[RobustMatch]:
+        """Match a query's local features; each match's id is an ``orb`` hash id."""
         if not self._features:
             return []
-        return self.robust.query_orb(rgb, regions)
+        return self.robust.match_features(features, shape)
 
     def size(self, signal: SignalType) -> int:
         index: HammingIndex | _ExactIndex | None = self._hamming.get(signal) or self._exact.get(

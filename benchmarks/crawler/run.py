@@ -4,7 +4,8 @@ A loopback site (:mod:`benchmarks.crawler.site`, in its own process) serves
 ``--pages`` pages and ``pages × 3.2`` distinct images, one in five a re-post
 of a registered photo. Measured:
 
-* pure fingerprinting: ``image_queries`` (decode + 8 PDQ variants + digests)
+* pure fingerprinting: ``prepare_image`` (decode, 8 PDQ variants, region PDQ, ORB
+  query features, digests)
   over every distinct image, on 1 thread, and in the crawler's own pool of
   ``--hashers`` processes (started and warmed first), best of two runs
   (before and after the crawls);
@@ -41,7 +42,7 @@ from benchmarks.crawler import site
 from empreinte.crawler import service, worker
 from empreinte.crawler.hasher import Hasher
 from empreinte.crawler.limits import CrawlLimits
-from empreinte.detection.service import image_queries
+from empreinte.detection.service import prepare_image
 from empreinte.hashing.decode import Limits
 from empreinte.hashing.fingerprint import Fingerprint, fingerprint_bytes
 from empreinte.notices.models import Sighting
@@ -103,11 +104,11 @@ def _fingerprint_original(number: int) -> Fingerprint:
 
 
 def pure_thread(images: list[bytes]) -> float:
-    """Images per second of ``image_queries`` over ``images``, one after another."""
-    image_queries(images[0], Limits())
+    """Images per second of ``prepare_image`` over ``images``, one after another."""
+    prepare_image(images[0], Limits())
     started = time.perf_counter()
     for data in images:
-        image_queries(data, Limits())
+        prepare_image(data, Limits())
     return len(images) / (time.perf_counter() - started)
 
 
@@ -274,7 +275,7 @@ def main() -> None:
     one, many = max(rates[0], rates[2]), max(rates[1], rates[3])
     print(
         table(
-            ["pure fingerprinting (image_queries), best of 2", "images/s"],
+            ["pure fingerprinting (prepare_image), best of 2", "images/s"],
             [["1 thread", f"{one:.0f}"], [f"{args.hashers} processes", f"{many:.0f}"]],
         )
     )

@@ -372,7 +372,11 @@ class RobustMatcher:
 
     def query_orb(self, rgb: np.ndarray, regions: Sequence[Box] = ()) -> list[Match]:
         """Local features of the query against all registered features, verified by RANSAC."""
-        qf = query_features(rgb, regions)
+        return self.match_features(query_features(rgb, regions), rgb.shape[:2])
+
+    def match_features(self, qf: QueryFeatures, shape: tuple[int, int]) -> list[Match]:
+        """Match query features computed earlier (perhaps in another process) for an
+        image of ``shape`` (height, width)."""
         if len(qf.descriptors) < self.min_inliers:
             return []
         out: list[Match] = []
@@ -380,7 +384,7 @@ class RobustMatcher:
             feats = self._features[slot]
             if feats is None:
                 continue
-            m = verify(qf, feats, rgb.shape[:2], self.min_inliers)
+            m = verify(qf, feats, shape, self.min_inliers)
             if m is not None:
                 inliers, box, detail = m
                 out.append(

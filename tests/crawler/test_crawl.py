@@ -231,14 +231,14 @@ def test_a_hashing_process_that_dies_is_replaced() -> None:
     data = encode(photo(8))
 
     async def go() -> tuple[int, int]:
-        first = len(await hasher.queries(data, Limits()))
+        first = len((await hasher.queries(data, Limits())).queries)
         pool = hasher._pool
         assert isinstance(pool, ProcessPoolExecutor)
         for process in list(pool._processes.values()):
             os.kill(process.pid, signal.SIGKILL)
         with pytest.raises(BrokenProcessPool):
             await hasher.queries(data, Limits())
-        return first, len(await hasher.queries(data, Limits()))
+        return first, len((await hasher.queries(data, Limits())).queries)
 
     try:
         first, again = asyncio.run(go())
@@ -255,3 +255,9 @@ def test_crawl_delay_from_robots_txt_spaces_requests(sessions: sessionmaker[Sess
     starts = sorted(t for path, times in site.times.items() if path != "/robots.txt" for t in times)
     assert len(starts) == 4
     assert all(b - a >= 0.28 for a, b in itertools.pairwise(starts))
+
+
+def test_crawl_command_refuses_bad_input(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert crawl_command(["ftp://example.org/"], settings=settings, out=io.StringIO()) == 2
+    assert crawl_command([], resume=99, settings=settings, out=io.StringIO()) == 2

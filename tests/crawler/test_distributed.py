@@ -115,6 +115,27 @@ def _done_paths(sessions: sessionmaker[Session], crawl_id: int) -> set[str]:
     return {"/" + url.split("/", 3)[3] for url in rows}
 
 
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _gone(pids: set[int], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @pytest.fixture
 def sqlite_sessions(tmp_path: Path) -> Iterator[tuple[str, sessionmaker[Session]]]:
     url = f"sqlite:///{tmp_path / 'crawl.db'}"
@@ -134,6 +155,8 @@ def test_kill_9_resumes_without_refetching_finished_pages(
         deadline = time.monotonic() + 60
         while len(_done_paths(sessions, crawl_id)) < 40 and time.monotonic() < deadline:
             time.sleep(0.05)
+        hashers = _children(child.pid)
+        assert hashers, "the worker hashes in a process of its own"
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
         assert child.returncode == -signal.SIGKILL
@@ -144,6 +167,7 @@ def test_kill_9_resumes_without_refetching_finished_pages(
         _, err = survivor.communicate(timeout=90)
         assert survivor.returncode == 0, err
         after = site.page_hits()
+    assert _gone(hashers, within=10), "hashing processes outlived their killed worker"
     refetched = {path for path in finished if after[path] != before[path]}
     assert refetched == set()
     assert set(after) == tree.urls()
