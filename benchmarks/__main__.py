@@ -10,6 +10,7 @@ SUITES = [
     "benchmarks.index.run",
     "benchmarks.api.run",
     "benchmarks.robustness.run",
+    "benchmarks.crawler.run",
 ]
 
 
