@@ -21,8 +21,15 @@ class CrawlerThread:
     """Work on every running crawl, in its own event loop, until :meth:`stop`."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], follower: Follower, settings: Settings
+        self,
+        sessions: sessionmaker[Session],
+        follower: Follower,
+        settings: Settings,
+        *,
+        hashers: int | None = 0,
     ) -> None:
+        """``hashers``: hashing processes (None: one per CPU; 0: a thread, as inside ``serve``)."""
+        self.hashers = hashers
         self.sessions = sessions
         self.follower = follower
         self.settings = settings
@@ -52,7 +59,7 @@ class CrawlerThread:
                     worker_id=worker_id,
                     stop_event=self._stop,
                     allow_loopback=self.settings.crawl_allow_loopback,
-                    hashers=0,
+                    hashers=self.hashers,
                 )
             except Exception:
                 log.exception("crawler worker failed; restarting")

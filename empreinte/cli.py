@@ -326,7 +326,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     follower = Follower(sessions, settings.snapshot_dir, interval=settings.follow_interval)
     follower.start()
     notices = notice_worker(settings, sessions)
-    crawling = CrawlerThread(sessions, follower, settings)
+    crawling = CrawlerThread(sessions, follower, settings, hashers=None)
     notices.start()
     crawling.start()
     stop = threading.Event()

@@ -17,7 +17,9 @@ edge of each room with ``raise ... from exc``::
     │   ├── DeliveryUnavailable    try again later (timeout, 5xx, refused connection)
     │   └── DeliveryRejected       the receiver refused it for good (4xx, bad TLS, 550)
     ├── FetchError                 a re-check could not fetch the URL
-    └── InvalidAddress             a contact's webhook URL or e-mail address is unusable
+    ├── InvalidAddress             a contact's webhook URL or e-mail address is unusable
+    ├── InvalidSeed                a crawl seed URL is unusable (crawler/errors.py)
+    └── Skip, BlockedAddress       a crawler step drops an item; the SSRF guard refuses an address
 """
 
 from __future__ import annotations
