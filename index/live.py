@@ -28,9 +28,11 @@ from empreinte.errors import SignalError
 from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.robust.features import LocalFeatures
 from empreinte.hashing.robust.matcher import Match as RobustMatch
-from empreinte.hashing.robust.matcher import QueryFeatures, RobustMatcher
+from empreinte.hashing.robust.matcher import QueryFeatures
 from empreinte.hashing.signals import SignalType
+from empreinte.index.descriptors import warm_up as warm_up_descriptors
 from empreinte.index.mih import HammingIndex, IndexFileError
+from empreinte.index.robust import RobustMatcher
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,6 @@ class LiveIndex:
         self._hamming: dict[SignalType, HammingIndex] = {}
         self._exact: dict[SignalType, _ExactIndex] = {}
         self.robust = RobustMatcher()
-        self._features: dict[int, bytes] = {}
         self._lock = threading.Lock()
 
     def apply(self, changes: Iterable[Change]) -> int:
@@ -171,11 +172,8 @@ class LiveIndex:
                     log.warning("skipped corrupt local features (seq %d): %s", change.seq, exc)
                     continue
                 self.robust.add(key, features)
-                self._features[change.hash_id] = change.payload
             else:
-                if change.hash_id in self._features:
-                    self.robust.remove(key)
-                    del self._features[change.hash_id]
+                self.robust.remove(key)
 
     def search(self, signal: SignalType, value: bytes, radius: int) -> list[Hit]:
         """Return the registered values of ``signal`` within ``radius`` of ``value``."""
@@ -192,7 +190,7 @@ class LiveIndex:
 
     def search_features(self, features: QueryFeatures, shape: tuple[int, int]) -> list[RobustMatch]:
         """Match a query's local features; each match's id is an ``orb`` hash id."""
-        if not self._features:
+        if len(self.robust) == 0:
             return []
         return self.robust.match_features(features, shape)
 
@@ -210,6 +208,7 @@ class LiveIndex:
             index.search(np.zeros(kind.nbits // 8, dtype=np.uint8), 31)
             index.compact()
             index.search(np.zeros(kind.nbits // 8, dtype=np.uint8), 31)
+        warm_up_descriptors()
 
     def compact(self) -> None:
         """Merge pending adds and drop tombstones in every Hamming index."""
@@ -228,9 +227,10 @@ class LiveIndex:
                 ids = np.fromiter(exact.value_of, dtype=np.int64, count=len(exact))
                 values = np.frombuffer(b"".join(exact.value_of.values()), dtype=np.uint8)
                 np.savez(tmp / f"{signal}.npz", ids=ids, values=values.reshape(len(ids), -1))
-            if self._features:
-                ids = np.fromiter(self._features, dtype=np.int64, count=len(self._features))
-                blobs = list(self._features.values())
+            registered = list(self.robust.items())
+            if registered:
+                ids = np.array([int(key) for key, _ in registered], dtype=np.int64)
+                blobs = [features.to_bytes() for _, features in registered]
                 offsets = np.cumsum([0, *(len(b) for b in blobs)]).astype(np.int64)
                 data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
                 np.savez(tmp / "orb.npz", ids=ids, offsets=offsets, data=data)
@@ -240,7 +240,7 @@ class LiveIndex:
                 "seq": self.seq,
                 "hamming": sorted(str(s) for s in self._hamming),
                 "exact": sorted(str(s) for s in self._exact),
-                "features": bool(self._features),
+                "features": bool(registered),
             }
         (tmp / "manifest.json").write_text(json.dumps(manifest))
         old = folder.with_name(folder.name + ".old")
@@ -276,7 +276,6 @@ class LiveIndex:
                 for i, hash_id in enumerate(ids):
                     blob = data[offsets[i] : offsets[i + 1]].tobytes()
                     live.robust.add(str(int(hash_id)), LocalFeatures.from_bytes(blob))
-                    live._features[int(hash_id)] = blob
         except (OSError, ValueError, KeyError, SignalError) as exc:
             raise IndexFileError(f"snapshot in {folder} is damaged: {exc}") from exc
         return live

@@ -77,18 +77,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, cast
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-__all__ = ["HammingIndex", "IndexFileError"]
+from empreinte.index.kernels import jit as _jit
+from empreinte.index.kernels import popcnt as _popcnt
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+__all__ = ["HammingIndex", "IndexFileError"]
 
 _HALF_BITS: Final = 16
 _NBUCKETS: Final = 1 << _HALF_BITS
@@ -102,25 +102,6 @@ IntArray = NDArray[np.int64]
 
 class IndexFileError(ValueError):
     """A saved index file is truncated, foreign, of another version, or inconsistent."""
-
-
-def _jit(fn: _F) -> _F:
-    """``numba.njit(cache=True, nogil=True)`` with the function's own type for mypy."""
-    return cast(_F, numba.njit(cache=True, nogil=True)(fn))
-
-
-def _ctpop_impl(typingctx: Any, x: Any) -> Any:
-    """Numba intrinsic: ``llvm.ctpop.i64`` (one POPCNT instruction) of a uint64."""
-    sig = types.int64(types.uint64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
-        return builder.call(fn, [args[0]])
-
-    return sig, codegen
-
-
-_popcnt = cast(Callable[[Any], int], intrinsic(_ctpop_impl))
 
 
 def _prefetch_impl(typingctx: Any, arr: Any, idx: Any) -> Any:

@@ -35,11 +35,11 @@ from empreinte.hashing.robust.features import extract
 from empreinte.hashing.robust.matcher import (
     MIN_INLIERS,
     PDQ_THRESHOLD,
-    RobustMatcher,
     orb_confidence,
     pdq_confidence,
 )
 from empreinte.hashing.robust.pdq import pdq, pdq_dihedral
+from empreinte.index.robust import RobustMatcher
 
 EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "evaldata"
 PHASH_THRESHOLD = 8
@@ -125,6 +125,7 @@ def evaluate(img: Image.Image, target: int | None) -> dict[str, Any]:
         "raw": raw,
         "box": box,
         "time": dt,
+        "mp": rgb.shape[0] * rgb.shape[1] / 1e6,
         "pdq": {str(i): int(d) for i, d in enumerate(dp) if d <= PDQ_THRESHOLD},
         "pdq_min": int(dp.min()) if len(dp) else 256,
         "pdq_target": int(dp[target]) if target is not None and target < len(dp) else None,
@@ -165,7 +166,7 @@ def init_worker() -> None:
 
 
 def build(reg_files: list[Path], unr_files: list[Path], seed: int, extra_refs: list[str]) -> State:
-    matcher = RobustMatcher(nlist=max(64, min(4096, len(reg_files) * 256 // 200)), nprobe=32)
+    matcher = RobustMatcher()
     matcher.min_inliers = 6  # report near misses; the benchmark applies MIN_INLIERS itself
     reg_imgs = [load(p) for p in reg_files]
     pdqs, phs = [], []
@@ -318,6 +319,14 @@ def report(
         f"\nquery time (ours, one core): mean {times.mean():.0f} ms, median {np.median(times):.0f} ms, "
         f"p95 {np.percentile(times, 95):.0f} ms, max {times.max():.0f} ms"
     )
+    mps = np.array([r["mp"] for r in results])
+    for lo, hi in ((0.0, 0.5), (0.5, 1.5), (1.5, 100.0)):
+        sel = (mps >= lo) & (mps < hi)
+        if sel.any():
+            print(
+                f"  queries of {lo:g}-{hi:g} MP: {int(sel.sum())}, mean {times[sel].mean():.0f} ms, "
+                f"median {np.median(times[sel]):.0f} ms, p95 {np.percentile(times[sel], 95):.0f} ms"
+            )
     for group in ("augly", "pairs", "neuralhash"):
         rs = [r for r in file_results if r["group"] == group]
         if not rs:

@@ -1,29 +1,20 @@
-"""In-memory matcher: find registered images inside a query image, and say where and why.
+"""Query side of re-post matching, pure: pixels in, features and verified evidence out.
 
-Two signals, each computed from what the victim registered with ``empreinte hash``:
+* :func:`query_features` - ORB features of a query image (photo texture favoured over UI);
+* :func:`verify` - fit the affine map from a query to one registered image by RANSAC and
+  say how many feature matches agree, and where the registered image sits (the box);
+* :func:`pdq_confidence`, :func:`orb_confidence` - one score in [0, 1] per signal;
+* :func:`check_query` - refuse arrays that cannot be a re-posted photo.
 
-``pdq``
-    The registered image's PDQ hash against the 8 dihedral PDQ hashes of every
-    query region (:mod:`empreinte.hashing.robust.regions`). Finds whole-photo
-    re-posts, also mirrored, rotated by 90 degrees, or framed by UI.
-``orb``
-    The registered local features (:mod:`empreinte.hashing.robust.features`)
-    against ORB features of the query. Every query descriptor looks up its
-    nearest registered descriptors in one FAISS binary index over all
-    registered images; the images with most hits are verified by fitting an
-    affine map with RANSAC. A match needs many geometrically consistent
-    inliers, which chance almost never gives. Finds crops, small rotations,
-    screenshots, stories and collages, and yields the box.
-
-:meth:`RobustMatcher.query` returns one :class:`Match` per registered image
-found, strongest first, with its confidence in [0, 1].
+The registry side (candidates among all registered images) is
+:class:`empreinte.index.robust.RobustMatcher`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import cv2
@@ -31,10 +22,7 @@ import faiss
 import numpy as np
 
 from empreinte.hashing.robust.features import LocalFeatures, orb_features, to_gray
-from empreinte.hashing.robust.pdq import pdq_dihedral
-from empreinte.hashing.robust.regions import Box, propose
-
-IndexKind = Literal["flat", "ivf"]
+from empreinte.hashing.robust.regions import Box
 
 PDQ_THRESHOLD: Final = 31
 PDQ_SIDE: Final = 768
@@ -48,17 +36,13 @@ REGION_FEATURES: Final = 500
 DETECT_FACTOR: Final = 6
 """ORB keeps the strongest corners image-wide, and UI text has the strongest; detecting 6x the
 budget leaves photo corners for :func:`spread` to pick."""
-FLAT_VARIANCE: Final = 1.0
+FLAT_RANGE: Final = 2
 FLAT_WINDOW: Final = 25
 FLAT_SHARE: Final = 0.35
 REGION_SIDE: Final = 640
-VOTE_DISTANCE: Final = 64
-"""A query descriptor votes for registered descriptors at most this far (of 256 bits)."""
-NEIGHBOURS: Final = 8
 LOOKUPS: Final = 1500
 """Query features looked up in the index to pick candidates (all are used to verify)."""
 CANDIDATES: Final = 8
-MIN_VOTES: Final = 1.5
 MATCH_DISTANCE: Final = 72
 RATIO: Final = 0.9
 RANSAC_GRID_UNITS: Final = 2.5
@@ -149,19 +133,25 @@ def photo_likeness(gray: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Weight 1 for keypoints amid photographic texture, 0.01 amid flat UI (text, icons).
 
     Text on a flat bubble or page has the strongest corners of a screenshot; a
-    keypoint whose neighbourhood is mostly exactly flat is most likely UI.
+    keypoint whose neighbourhood is mostly flat (3x3 range of at most
+    :data:`FLAT_RANGE` grey levels) is most likely UI. The flat share is read off
+    an integral image at the keypoints only.
     """
     if len(points) == 0:
         return np.ones(0, np.float32)
-    g = gray.astype(np.float32)
-    mean = cv2.blur(g, (3, 3))
-    var = cv2.blur(g * g, (3, 3)) - mean * mean
-    flat = (var < FLAT_VARIANCE).astype(np.float32)
-    share = cv2.blur(flat, (FLAT_WINDOW, FLAT_WINDOW))
+    kernel = np.ones((3, 3), np.uint8)
+    spread_ = cv2.dilate(gray, kernel) - cv2.erode(gray, kernel)
+    flat = (spread_ <= FLAT_RANGE).astype(np.uint8)
+    table = cv2.integral(flat)
     h, w = gray.shape
+    r = FLAT_WINDOW // 2
     xs = np.clip(points[:, 0].astype(np.int64), 0, w - 1)
     ys = np.clip(points[:, 1].astype(np.int64), 0, h - 1)
-    return np.where(share[ys, xs] > FLAT_SHARE, 0.01, 1.0).astype(np.float32)
+    x0, x1 = np.maximum(xs - r, 0), np.minimum(xs + r + 1, w)
+    y0, y1 = np.maximum(ys - r, 0), np.minimum(ys + r + 1, h)
+    count = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+    share = count / ((x1 - x0) * (y1 - y0))
+    return np.where(share > FLAT_SHARE, 0.01, 1.0).astype(np.float32)
 
 
 def query_features(
@@ -197,226 +187,6 @@ def query_features(
     )
 
 
-class _DescriptorIndex:
-    """All registered descriptors in one FAISS binary index; row -> slot."""
-
-    def __init__(self, kind: IndexKind, nlist: int, nprobe: int) -> None:
-        self.kind = kind
-        self.nlist = nlist
-        self.nprobe = nprobe
-        self.index: faiss.IndexBinary = faiss.IndexBinaryFlat(256)
-        self._quantizer: faiss.IndexBinary | None = None
-        self.slots = np.zeros(0, np.int64)
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def add(self, slot: int, descriptors: np.ndarray) -> None:
-        self._pending.append((descriptors, np.full(len(descriptors), slot, np.int64)))
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        desc = np.concatenate([d for d, _ in self._pending])
-        slots = np.concatenate([s for _, s in self._pending])
-        self._pending.clear()
-        if self.kind == "ivf" and isinstance(self.index, faiss.IndexBinaryFlat):
-            total = self.index.ntotal + len(desc)
-            if total >= 40 * self.nlist:
-                old = self._rows()
-                desc = np.concatenate([old, desc]) if len(old) else desc
-                quantizer = faiss.IndexBinaryFlat(256)
-                ivf = faiss.IndexBinaryIVF(quantizer, 256, self.nlist)
-                self._quantizer = quantizer  # the IVF index does not own it
-                ivf.cp.niter = 10
-                sample = np.random.default_rng(0).permutation(len(desc))[: 30 * self.nlist]
-                ivf.train(desc[sample])
-                ivf.nprobe = self.nprobe
-                self.index = ivf
-                self.index.add(desc)
-                self.slots = np.concatenate([self.slots, slots])
-                return
-        self.index.add(desc)
-        self.slots = np.concatenate([self.slots, slots])
-
-    def _rows(self) -> np.ndarray:
-        if self.index.ntotal == 0:
-            return np.zeros((0, 32), np.uint8)
-        xb = getattr(self.index, "xb")  # noqa: B009 - not in the faiss stubs
-        return np.asarray(faiss.vector_to_array(xb), np.uint8).reshape(-1, 32).copy()
-
-    def search(self, desc: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (distances, slots) of the ``k`` nearest registered descriptors, -1 for none."""
-        self._flush()
-        if self.index.ntotal == 0 or len(desc) == 0:
-            empty = np.full((len(desc), k), -1, np.int64)
-            return np.full((len(desc), k), 1 << 30, np.int32), empty
-        dist, rows = self.index.search(desc, k)
-        slots = np.where(rows >= 0, self.slots[np.maximum(rows, 0)], -1)
-        return dist, slots
-
-    def memory_bytes(self) -> int:
-        self._flush()
-        return int(self.index.ntotal) * (32 + 8 + 8)
-
-
-class RobustMatcher:
-    """Registered images in memory; :meth:`query` finds them in a query image."""
-
-    def __init__(self, index: IndexKind = "ivf", nlist: int = 256, nprobe: int = 32) -> None:
-        self._ids: list[str] = []
-        self._slot_of: dict[str, int] = {}
-        self._features: list[LocalFeatures | None] = []
-        self._alive: list[bool] = []
-        self._desc_index = _DescriptorIndex(index, nlist, nprobe)
-        self._pdq_index: faiss.IndexBinary = faiss.IndexBinaryFlat(256)
-        self._pdq_slots: list[int] = []
-        self.min_inliers = MIN_INLIERS
-        self.lookups = LOOKUPS
-        self.pdq_threshold = PDQ_THRESHOLD
-
-    def __len__(self) -> int:
-        return len(self._slot_of)
-
-    def add(
-        self, fingerprint_id: str, features: LocalFeatures | None, pdq: bytes | None = None
-    ) -> None:
-        """Register one image by its local features and/or its 32-byte PDQ hash."""
-        if fingerprint_id in self._slot_of:
-            self.remove(fingerprint_id)
-        slot = len(self._ids)
-        self._ids.append(fingerprint_id)
-        self._slot_of[fingerprint_id] = slot
-        self._features.append(features)
-        self._alive.append(True)
-        if features is not None and len(features):
-            self._desc_index.add(slot, features.descriptors)
-        if pdq is not None:
-            if len(pdq) != 32:
-                raise ValueError("a PDQ hash is 32 bytes")
-            self._pdq_index.add(np.frombuffer(pdq, np.uint8).reshape(1, 32))
-            self._pdq_slots.append(slot)
-
-    def remove(self, fingerprint_id: str) -> None:
-        """Forget an image; its index rows stay as tombstones and are skipped."""
-        slot = self._slot_of.pop(fingerprint_id, None)
-        if slot is not None:
-            self._alive[slot] = False
-            self._features[slot] = None
-
-    def memory_bytes(self) -> int:
-        """Approximate bytes held for the registered images (index rows and features)."""
-        feats = sum(len(f.to_bytes()) for f in self._features if f is not None)
-        return self._desc_index.memory_bytes() + feats + 40 * len(self._pdq_slots)
-
-    # ------------------------------------------------------------------ query
-
-    def query(self, rgb: np.ndarray, signals: Iterable[str] = ("pdq", "orb")) -> list[Match]:
-        """Return the registered images found in ``rgb``, strongest first.
-
-        Raises :class:`ValueError` for arrays that are not an image or are too
-        large or too elongated to be a re-post (a clear refusal, never a crash).
-        """
-        check_query(rgb)
-        wanted = set(signals)
-        found: dict[str, Match] = {}
-        if "orb" in wanted:
-            for m in self.query_orb(rgb):
-                _keep_best(found, m)
-        if "pdq" in wanted:
-            small, f = shrink_rgb(rgb, PDQ_SIDE)
-            for m in self.query_pdq(small):
-                _keep_best(found, replace(m, box=_unscale(m.box, f, rgb.shape[:2])))
-        return sorted(found.values(), key=lambda m: -m.confidence)
-
-    def query_pdq(self, rgb: np.ndarray, regions: Sequence[Box] | None = None) -> list[Match]:
-        """PDQ (8 dihedral variants) of every region proposal against registered PDQ hashes."""
-        if self._pdq_index.ntotal == 0:
-            return []
-        boxes = list(regions) if regions is not None else propose(rgb)
-        hashes: list[bytes] = []
-        owners: list[tuple[Box, int]] = []
-        for box in boxes:
-            crop = _crop_for_pdq(rgb, box)
-            if crop is None:
-                continue
-            variants, quality = pdq_dihedral(crop)
-            if quality < 20:
-                continue
-            for v, h in enumerate(variants):
-                hashes.append(h)
-                owners.append((box, v))
-        if not hashes:
-            return []
-        q = np.frombuffer(b"".join(hashes), np.uint8).reshape(-1, 32)
-        k = min(4, self._pdq_index.ntotal)
-        dist, rows = self._pdq_index.search(q, k)
-        out: list[Match] = []
-        for i in range(len(q)):
-            for d, r in zip(dist[i], rows[i], strict=True):
-                if r < 0 or d > self.pdq_threshold:
-                    continue
-                slot = self._pdq_slots[int(r)]
-                if not self._alive[slot]:
-                    continue
-                box, v = owners[i]
-                out.append(
-                    Match(
-                        self._ids[slot],
-                        "pdq",
-                        pdq_confidence(int(d)),
-                        box,
-                        distance=int(d),
-                        detail=DIHEDRAL[v],
-                    )
-                )
-        return out
-
-    def query_orb(self, rgb: np.ndarray, regions: Sequence[Box] = ()) -> list[Match]:
-        """Local features of the query against all registered features, verified by RANSAC."""
-        return self.match_features(query_features(rgb, regions), rgb.shape[:2])
-
-    def match_features(self, qf: QueryFeatures, shape: tuple[int, int]) -> list[Match]:
-        """Match query features computed earlier (perhaps in another process) for an
-        image of ``shape`` (height, width)."""
-        if len(qf.descriptors) < self.min_inliers:
-            return []
-        out: list[Match] = []
-        for slot in self._candidates(qf):
-            feats = self._features[slot]
-            if feats is None:
-                continue
-            m = verify(qf, feats, shape, self.min_inliers)
-            if m is not None:
-                inliers, box, detail = m
-                out.append(
-                    Match(
-                        self._ids[slot],
-                        "orb",
-                        orb_confidence(inliers),
-                        box,
-                        inliers=inliers,
-                        detail=detail,
-                    )
-                )
-        return out
-
-    def _candidates(self, qf: QueryFeatures) -> list[int]:
-        """Registered images with the most (distance-weighted) descriptor hits."""
-        dist, slots = self._desc_index.search(qf.descriptors[: self.lookups], NEIGHBOURS)
-        ok = (dist <= VOTE_DISTANCE) & (slots >= 0)
-        if not ok.any():
-            return []
-        n = len(self._ids)
-        weight = (VOTE_DISTANCE + 1 - dist[ok]) / (VOTE_DISTANCE + 1)
-        key = np.nonzero(ok)[0].astype(np.int64) * n + slots[ok]
-        order = np.lexsort((-weight, key))  # best hit of each (query feature, image) first
-        key, weight = key[order], weight[order]
-        first = np.ones(len(key), bool)
-        first[1:] = key[1:] != key[:-1]
-        votes = np.bincount(key[first] % n, weights=weight[first], minlength=n)
-        top = np.argsort(-votes, kind="stable")[:CANDIDATES]
-        return [int(s) for s in top if votes[s] >= MIN_VOTES and self._alive[int(s)]]
-
-
 def shrink_rgb(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """Shrink an RGB image (never enlarge) to at most ``side`` on its longer side."""
     h, w = rgb.shape[:2]
@@ -426,19 +196,6 @@ def shrink_rgb(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     size = (max(1, round(w * f)), max(1, round(h * f)))
     interp = cv2.INTER_AREA if f < 0.5 else cv2.INTER_LINEAR
     return np.asarray(cv2.resize(rgb, size, interpolation=interp)), f
-
-
-def _unscale(box: Box, f: float, shape: tuple[int, ...]) -> Box:
-    if f == 1.0:
-        return box
-    x, y, w, h = (round(v / f) for v in box)
-    return (x, y, min(w, shape[1] - x), min(h, shape[0] - y))
-
-
-def _keep_best(found: dict[str, Match], m: Match) -> None:
-    old = found.get(m.fingerprint_id)
-    if old is None or m.confidence > old.confidence:
-        found[m.fingerprint_id] = m
 
 
 def check_query(rgb: np.ndarray) -> None:
@@ -457,7 +214,7 @@ def check_query(rgb: np.ndarray) -> None:
         raise ValueError(f"query of {w}x{h} is too elongated (aspect over {MAX_ASPECT:g})")
 
 
-def _crop_for_pdq(rgb: np.ndarray, box: Box) -> np.ndarray | None:
+def crop_for_pdq(rgb: np.ndarray, box: Box) -> np.ndarray | None:
     x, y, w, h = box
     if min(w, h) < MIN_QUERY_SIDE:
         return None

@@ -12,9 +12,10 @@ from PIL import Image, ImageDraw
 
 from empreinte.errors import SignalError
 from empreinte.hashing.robust.features import MAX_SERIALIZED, LocalFeatures, extract
-from empreinte.hashing.robust.matcher import Match, RobustMatcher
+from empreinte.hashing.robust.matcher import Match
 from empreinte.hashing.robust.pdq import pdq
 from empreinte.hashing.robust.regions import propose
+from empreinte.index.robust import RobustMatcher
 
 EVALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "evaldata"
 
@@ -63,7 +64,7 @@ def screenshot(
 
 @pytest.fixture(scope="module")
 def matcher() -> RobustMatcher:
-    m = RobustMatcher(index="flat")
+    m = RobustMatcher()
     for seed in range(5):
         rgb = np.asarray(scene(seed))
         m.add(f"photo-{seed}", extract(rgb), pdq(rgb)[0])
@@ -102,7 +103,7 @@ def test_unrelated_image_is_not_found(matcher: RobustMatcher) -> None:
 
 
 def test_removed_image_is_no_longer_found() -> None:
-    m = RobustMatcher(index="flat")
+    m = RobustMatcher()
     rgb = np.asarray(scene(7))
     m.add("a", extract(rgb), pdq(rgb)[0])
     assert _found(m.query(rgb), "a") is not None
@@ -181,7 +182,7 @@ def test_hostile_inputs_answer_quickly_without_match(matcher: RobustMatcher, nam
 
 
 def test_long_strip_is_refused_or_answered() -> None:
-    m = RobustMatcher(index="flat")
+    m = RobustMatcher()
     strip = np.tile(np.asarray(scene(5, (400, 200))), (1, 50, 1))  # 20000 x 200
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="elongated"):
@@ -218,6 +219,6 @@ def test_augly_screenshot_pair() -> None:
     q = Image.open(
         EVALDATA / "augly/image_tests/dfdc_expected_output/test_overlay_onto_screenshot.png"
     )
-    m = RobustMatcher(index="flat")
+    m = RobustMatcher()
     m.add("dfdc", extract(ref), pdq(ref)[0])
     assert _found(m.query(np.asarray(q.convert("RGB"))), "dfdc") is not None
