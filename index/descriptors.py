@@ -4,7 +4,7 @@ Each registered image brings up to 256 binary ORB descriptors (256 bits). A quer
 to 1,500. The question asked here is only "which registered images share many descriptors
 with the query?"; the matcher then verifies the best few geometrically.
 
-Small registries (fewer than ``train_size`` descriptors, about 200 images) are searched
+Small registries (fewer than ``train_size`` descriptors, about 64 images) are searched
 exactly: every query descriptor finds its nearest registered descriptors by a FAISS scan
 and votes for their images.
 
@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from empreinte.index.kernels import jit, popcnt
 
-TRAIN_SIZE: Final = 50_000
+TRAIN_SIZE: Final = 16_384
 CENTROIDS: Final = 256
 PROBES: Final = 6
 NEIGHBOURS: Final = 8

@@ -47,6 +47,9 @@ MATCH_DISTANCE: Final = 72
 RATIO: Final = 0.9
 RANSAC_GRID_UNITS: Final = 2.5
 MIN_INLIERS: Final = 14
+CIRCLE_CHECK_BELOW: Final = 30
+"""Matches with fewer inliers are refused when the inliers lie along one circle."""
+CIRCLE_RESIDUAL: Final = 0.07
 """Fewer geometric inliers than this is never reported (see :func:`orb_confidence`)."""
 MAX_QUERY_PIXELS: Final = 60_000_000
 MAX_ASPECT: Final = 40.0
@@ -276,12 +279,36 @@ def verify(
     spread_y = np.ptp(rpts[inl, 1])
     if spread_x < feats.grid * 0.06 or spread_y < feats.grid * 0.06:
         return None
+    if inliers < CIRCLE_CHECK_BELOW and on_one_circle(rpts[inl]):
+        return None
     box = _registered_box(model, feats, shape)
     if box is None:
         return None
     scale = 1.0 / math.sqrt(det) * (max(shape) / feats.grid)
     angle = math.degrees(math.atan2(-float(a[0, 1]), float(a[0, 0])))
     return inliers, box, f"scale {scale:.2f} angle {angle:.0f}"
+
+
+def on_one_circle(points: np.ndarray) -> bool:
+    """True when the points lie along one circle (median distance to the least-squares
+    circle under :data:`CIRCLE_RESIDUAL` of its radius).
+
+    ORB orients each keypoint by its patch, so the corners along the rim of any disc
+    (a wheel, a plate, a logo, a drawn circle) look alike at every angle, and the rim of
+    one disc maps onto the rim of another by a rotation and a scale: RANSAC then finds
+    "consistent" matches between unrelated pictures. Real re-posts spread their inliers
+    over the picture.
+    """
+    x = points[:, 0].astype(np.float64)
+    y = points[:, 1].astype(np.float64)
+    a = np.column_stack([x, y, np.ones_like(x)])
+    (d, e, f), *_ = np.linalg.lstsq(a, -(x * x + y * y), rcond=None)
+    cx, cy = -d / 2, -e / 2
+    r2 = cx * cx + cy * cy - f
+    if r2 <= 0:
+        return False
+    r = math.sqrt(r2)
+    return bool(np.median(np.abs(np.hypot(x - cx, y - cy) - r)) < CIRCLE_RESIDUAL * r)
 
 
 def _registered_box(model: np.ndarray, feats: LocalFeatures, shape: tuple[int, int]) -> Box | None:

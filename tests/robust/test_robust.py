@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from empreinte.errors import SignalError
 from empreinte.hashing.robust.features import MAX_SERIALIZED, LocalFeatures, extract
-from empreinte.hashing.robust.matcher import Match
+from empreinte.hashing.robust.matcher import Match, on_one_circle
 from empreinte.hashing.robust.pdq import pdq
 from empreinte.hashing.robust.regions import propose
 from empreinte.index.robust import RobustMatcher
@@ -222,3 +222,15 @@ def test_augly_screenshot_pair() -> None:
     m = RobustMatcher()
     m.add("dfdc", extract(ref), pdq(ref)[0])
     assert _found(m.query(np.asarray(q.convert("RGB"))), "dfdc") is not None
+
+
+def test_inliers_along_one_circle_are_a_degenerate_match() -> None:
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * np.pi, 20)
+    rim = np.column_stack([60 + 9 * np.cos(angle), 40 + 9 * np.sin(angle)])
+    rim += rng.normal(0, 0.2, rim.shape)
+    assert on_one_circle(rim.astype(np.float32))
+    scattered = rng.uniform(0, 127, (20, 2)).astype(np.float32)
+    assert not on_one_circle(scattered)
+    line = np.column_stack([np.arange(20.0), 2 * np.arange(20.0)]).astype(np.float32)
+    assert not on_one_circle(line)  # collinear points are left to the spread check
