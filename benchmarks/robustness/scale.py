@@ -28,6 +28,7 @@ from PIL import Image
 
 from benchmarks.robustness.transforms import FAMILIES
 from empreinte.hashing.robust.features import LocalFeatures, extract
+from empreinte.hashing.robust.matcher import query_features
 from empreinte.index.robust import RobustMatcher
 
 EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "evaldata"
@@ -36,7 +37,11 @@ BATCH = 5000
 
 
 def synthetic(
-    pool: np.ndarray, masks: np.ndarray, shapes: list[LocalFeatures], n: int, rng: np.random.Generator
+    pool: np.ndarray,
+    masks: np.ndarray,
+    shapes: list[LocalFeatures],
+    n: int,
+    rng: np.random.Generator,
 ) -> list[LocalFeatures]:
     """n fake feature sets: descriptors drawn from ``pool``, each XORed with a random flip mask."""
     rows = pool[rng.integers(0, len(pool), (n, 256))]
@@ -45,15 +50,16 @@ def synthetic(
     for i, s in enumerate(rng.integers(0, len(shapes), n)):
         src = shapes[int(s)]
         k = len(src)
-        out.append(LocalFeatures(rows[i, :k].copy(), src.points, src.width_q, src.height_q, src.grid_bits))
+        out.append(
+            LocalFeatures(rows[i, :k].copy(), src.points, src.width_q, src.height_q, src.grid_bits)
+        )
     return out
 
 
 def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
     return float("nan")
 
 
@@ -106,8 +112,6 @@ def scale_table(sizes: list[int], state: object | None = None, n_queries: int = 
             res = m.query(q, signals=("orb",))
             times.append(time.perf_counter() - t1)
             hits += any(r.fingerprint_id == str(i) for r in res)
-            from empreinte.hashing.robust.matcher import query_features
-
             qf = query_features(q)
             t2 = time.perf_counter()
             cands = m._candidates(qf)
