@@ -9,15 +9,24 @@ exactly: every query descriptor finds its nearest registered descriptors by a FA
 and votes for their images.
 
 Past that, an **inverted multi-index** (Babenko and Lempitsky, "The inverted multi-index",
-CVPR 2012) over a bag of binary words: each 256-bit descriptor is cut into two 128-bit
-halves, each half is quantised to the nearest of ``centroids`` binary centroids (learnt
-once by k-means from the first ``train_size`` registered descriptors), and the pair of
-centroid numbers is the descriptor's *cell* (65,536 cells for 256 centroids a half). A
-posting is the image's slot number (4 bytes), grouped by cell. A query descriptor visits
-its ``probes`` nearest cells (by the sum of the two halves' Hamming distances) and gives
-one vote to every image with a posting there, once per query descriptor. The cost is the
-postings read, about ``probes x postings / cells`` per query descriptor, not the number of
-registered images.
+CVPR 2012) over a bag of binary words, with a Hamming-embedding check (Jegou, Douze and
+Schmid, "Hamming embedding and weak geometric consistency", ECCV 2008):
+
+* each 256-bit descriptor is cut into two 128-bit halves, each half is quantised to the
+  nearest of ``centroids`` binary centroids, and the pair of centroid numbers is the
+  descriptor's *cell* (65,536 cells for 256 centroids a half). The centroids are learnt by
+  k-means from a sample of the registered descriptors when there are ``train_size`` of
+  them, and again at 4x, 16x and 64x that number (every descriptor is re-filed), then
+  stay fixed;
+* a posting, grouped by cell, is the image's slot (4 bytes) and a 128-bit *signature*
+  (the first 64 bits of each half, 16 bytes);
+* a query descriptor visits its ``probes`` nearest cells (by the sum of the two halves'
+  distances) and votes once for every image with a posting there whose signature is
+  within ``radius`` bits, weighted by closeness and by the cell's rarity (idf). Cells
+  holding more than 8x the mean are stop words (the corners every photo has) and skipped.
+
+The cost is the postings read, about ``probes x postings / cells`` per query descriptor,
+not the number of registered images.
 
 Liveness: postings of new images go to a small *delta* (a second cell-grouped array,
 rebuilt in O(delta) when a query follows an add) and are merged into the main array when
@@ -38,6 +47,10 @@ from numpy.typing import NDArray
 from empreinte.index.kernels import jit, popcnt
 
 TRAIN_SIZE: Final = 16_384
+RETRAIN_FACTOR: Final = 4
+RETRAIN_UNTIL: Final = 1 << 20
+"""The codebook is learnt again, from a sample of all descriptors so far, each time their
+number reaches 4x that of the last training, until it passes this (about 4,000 images)."""
 CENTROIDS: Final = 256
 PROBES: Final = 6
 NEIGHBOURS: Final = 8
@@ -293,12 +306,17 @@ class DescriptorIndex:
         centroids: int = CENTROIDS,
         probes: int = PROBES,
         train_size: int = TRAIN_SIZE,
+        retrain_until: int = RETRAIN_UNTIL,
         seed: int = 0,
     ) -> None:
         self.centroids = centroids
         self.probes = probes
         self.train_size = train_size
         self.seed = seed
+        self.retrain_until = retrain_until
+        self._next_train = train_size
+        self._keep = True
+        """Keep every descriptor (for training and re-filing) until the last training."""
         self.radius = SIGNATURE_RADIUS
         self.stop_factor = STOP_FACTOR
         self._lock = threading.Lock()
@@ -335,11 +353,13 @@ class DescriptorIndex:
         with self._lock:
             self.count += len(descriptors)
             self._view = None
-            if self._codebook is None:
+            if self._keep:
                 self._exact_desc.append(np.ascontiguousarray(descriptors, np.uint8))
                 self._exact_slots.append(np.full(len(descriptors), slot, np.int64))
-                if self.count >= self.train_size:
+                if self.count >= self._next_train:
                     self._train(alive)
+                    return
+            if self._codebook is None:
                 return
             codes = _as_u64(descriptors)
             cells = _assign(codes, *self._codebook)
@@ -351,15 +371,26 @@ class DescriptorIndex:
                 self._merge(alive)
 
     def _train(self, alive: NDArray[np.bool_]) -> None:
+        """Learn the codebook from a sample of every descriptor so far, and re-file them all."""
         desc = np.concatenate(self._exact_desc)
         slots = np.concatenate(self._exact_slots)
-        rng = np.random.default_rng(self.seed)
+        self._exact_desc, self._exact_slots = [desc], [slots]
+        rng = np.random.default_rng([self.seed, len(desc)])
         sample = desc[rng.permutation(len(desc))[: 64 * self.centroids]]
         self._codebook = (
             _train_half(sample[:, :16], self.centroids, self.seed),
             _train_half(sample[:, 16:], self.centroids, self.seed + 1),
         )
-        self._exact_desc, self._exact_slots = [], []
+        self._next_train = RETRAIN_FACTOR * self.count
+        if self._next_train > self.retrain_until:
+            self._keep = False
+            self._exact_desc, self._exact_slots = [], []
+        ncells = self.centroids * self.centroids
+        self._main = (
+            np.zeros(ncells + 1, np.int64),
+            np.zeros(0, np.uint32),
+            np.zeros((0, 2), np.uint64),
+        )
         codes = _as_u64(desc)
         self._delta_cells = [_assign(codes, *self._codebook)]
         self._delta_slots = [slots.astype(np.uint32)]

@@ -19,11 +19,15 @@ def _noisy(rows: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarr
     return np.asarray(rows ^ flips, np.uint8)
 
 
-@pytest.mark.parametrize("train_size", [10**9, 20_000], ids=["exact", "multi-index"])
-def test_noisy_copy_votes_for_its_image_first(train_size: int) -> None:
+@pytest.mark.parametrize(
+    ("train_size", "retrain_until"),
+    [(10**9, 10**9), (20_000, 10**9), (2_000, 40_000)],
+    ids=["exact", "multi-index", "retrained"],
+)
+def test_noisy_copy_votes_for_its_image_first(train_size: int, retrain_until: int) -> None:
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (256, 32), dtype=np.uint8) for _ in range(200)]
-    index = DescriptorIndex(train_size=train_size, centroids=64)
+    index = DescriptorIndex(train_size=train_size, retrain_until=retrain_until, centroids=64)
     alive = np.ones(200, np.bool_)
     for slot, desc in enumerate(images):
         index.add(slot, desc, alive)
@@ -66,7 +70,7 @@ def test_trained_matcher_finds_screenshots_and_crops(trained: RobustMatcher, see
     assert found == [f"photo-{seed}"]
     crop = (
         scene(seed)
-        .crop((120, 60, 120 + 400, 60 + 300))
+        .crop((80, 40, 80 + 480, 40 + 360))
         .rotate(-6, resample=Image.Resampling.BICUBIC)
     )
     found = [x.fingerprint_id for x in trained.query(np.asarray(crop), signals=("orb",))]
