@@ -81,11 +81,11 @@ class RobustMatcher:
         if fingerprint_id in self._slot_of:
             self.remove(fingerprint_id)
         slot = len(self._ids)
+        if slot >= len(self._alive):  # grown before the slot exists: readers never see less
+            self._alive = np.concatenate([self._alive, np.zeros(len(self._alive), np.bool_)])
+        self._features.append(features)
         self._ids.append(fingerprint_id)
         self._slot_of[fingerprint_id] = slot
-        self._features.append(features)
-        if slot >= len(self._alive):
-            self._alive = np.concatenate([self._alive, np.zeros(len(self._alive), np.bool_)])
         self._alive[slot] = True
         if features is not None and len(features):
             self.descriptors.add(slot, features.descriptors, self._alive)
@@ -208,9 +208,10 @@ class RobustMatcher:
 
     def _candidates(self, qf: QueryFeatures) -> list[int]:
         """Live registered images with the most descriptor votes, best first."""
-        n = len(self._ids)
+        alive = self._alive
+        n = min(len(self._ids), len(alive))
         votes = self.descriptors.votes(qf.descriptors[: self.lookups], n)
-        votes[~self._alive[:n]] = 0.0
+        votes[~alive[:n]] = 0.0
         top = np.argsort(-votes, kind="stable")[:CANDIDATES]
         return [int(s) for s in top if votes[s] >= self.descriptors.min_votes]
 
