@@ -69,9 +69,7 @@ def test_trained_matcher_finds_screenshots_and_crops(trained: RobustMatcher, see
     found = [x.fingerprint_id for x in trained.query(query, signals=("orb",))]
     assert found == [f"photo-{seed}"]
     crop = (
-        scene(seed)
-        .crop((80, 40, 80 + 480, 40 + 360))
-        .rotate(-6, resample=Image.Resampling.BICUBIC)
+        scene(seed).crop((80, 40, 80 + 480, 40 + 360)).rotate(-6, resample=Image.Resampling.BICUBIC)
     )
     found = [x.fingerprint_id for x in trained.query(np.asarray(crop), signals=("orb",))]
     assert found == [f"photo-{seed}"]
