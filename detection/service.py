@@ -130,7 +130,7 @@ def prepare_image(data: bytes, limits: Limits, *, dihedral: bool = True) -> Imag
         value, quality = pdq_from_rgb(np.ascontiguousarray(rgb[y : y + h, x : x + w]))
         if quality >= MIN_REGION_QUALITY:
             queries.append(Query(SignalType.PDQ, value, box=box, region=True))
-    return ImageQuery(queries, query_features(rgb, regions[1:]), (height, width))
+    return ImageQuery(queries, query_features(rgb), (height, width))
 
 
 def match_queries(

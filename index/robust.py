@@ -177,9 +177,9 @@ class RobustMatcher:
                 )
         return out
 
-    def query_orb(self, rgb: np.ndarray, regions: Sequence[Box] = ()) -> list[Match]:
+    def query_orb(self, rgb: np.ndarray) -> list[Match]:
         """Local features of the query against all registered features, verified by RANSAC."""
-        return self.match_features(query_features(rgb, regions), rgb.shape[:2])
+        return self.match_features(query_features(rgb), rgb.shape[:2])
 
     def match_features(self, qf: QueryFeatures, shape: tuple[int, int]) -> list[Match]:
         """Match query features computed earlier (perhaps in another process) for an

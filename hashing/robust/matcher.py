@@ -13,7 +13,6 @@ The registry side (candidates among all registered images) is
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -29,17 +28,12 @@ PDQ_SIDE: Final = 768
 """Region proposals and their PDQ hashes are computed on a copy of this longer side."""
 QUERY_FEATURES: Final = 1500
 QUERY_MAX_AREA: Final = 1_000_000
-REGION_SEARCHES: Final = 0
-"""Region-local ORB passes. 3 was measured (feed +1, chat -5, crop_60 -8 points of recall,
-2x slower) and is off."""
-REGION_FEATURES: Final = 500
 DETECT_FACTOR: Final = 6
 """ORB keeps the strongest corners image-wide, and UI text has the strongest; detecting 6x the
 budget leaves photo corners for :func:`spread` to pick."""
 FLAT_RANGE: Final = 2
 FLAT_WINDOW: Final = 25
 FLAT_SHARE: Final = 0.35
-REGION_SIDE: Final = 640
 LOOKUPS: Final = 1500
 """Query features looked up in the index to pick candidates (all are used to verify)."""
 CANDIDATES: Final = 8
@@ -157,36 +151,18 @@ def photo_likeness(gray: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.where(share > FLAT_SHARE, 0.01, 1.0).astype(np.float32)
 
 
-def query_features(
-    rgb: np.ndarray, regions: Sequence[Box] = (), cap: int = QUERY_FEATURES
-) -> QueryFeatures:
-    """ORB features of the whole query plus of up to 3 region proposals, in query pixels.
+def query_features(rgb: np.ndarray, cap: int = QUERY_FEATURES) -> QueryFeatures:
+    """ORB features of the whole query, in query pixels.
 
-    A photo that fills a tenth of a screenshot gets few of the whole image's
-    features; a proposal around it gets its own budget at the registered scale.
+    Region-local passes (extra features for each proposed photo block) were measured
+    and dropped: feed +1, chat -5, crop 60 -8 points of recall, twice as slow
+    (``benchmarks/robustness/README.md``, note 5).
     """
     gray, f = prepare_gray(rgb)
     pts, desc = orb_features(gray, cap * DETECT_FACTOR, cap, 10, photo_likeness)
-    all_pts, all_desc = [pts / f], [desc]
-    h, w = rgb.shape[:2]
-    used = 0
-    for x, y, bw, bh in regions:
-        if used >= REGION_SEARCHES or not 0.03 * h * w <= bw * bh <= 0.6 * h * w:
-            continue
-        used += 1
-        crop = to_gray(rgb[y : y + bh, x : x + bw])
-        g = min(3.0, REGION_SIDE / max(bw, bh))
-        small = cv2.resize(
-            crop,
-            (max(1, round(bw * g)), max(1, round(bh * g))),
-            interpolation=cv2.INTER_AREA if g < 1 else cv2.INTER_LINEAR,
-        )
-        p2, d2 = orb_features(np.asarray(small), REGION_FEATURES * 3, REGION_FEATURES, 10)
-        all_pts.append(p2 / g + np.array([x, y], np.float32))
-        all_desc.append(d2)
     return QueryFeatures(
-        points=np.ascontiguousarray(np.concatenate(all_pts), dtype=np.float32),
-        descriptors=np.ascontiguousarray(np.concatenate(all_desc)),
+        points=np.ascontiguousarray(pts / f, dtype=np.float32),
+        descriptors=np.ascontiguousarray(desc),
     )
 
 
