@@ -6,7 +6,9 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, Final
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,17 +18,31 @@ from empreinte.api import problems
 from empreinte.api.limits import (
     ASGIApp,
     BodyLimit,
-    FailureWindow,
     Message,
     Receive,
     Scope,
     Send,
     TokenBucket,
 )
-from empreinte.api.routes import cases, crawls, keys, notices, ops, platform, victims
+from empreinte.api.routes import (
+    cases,
+    contacts,
+    crawls,
+    keys,
+    negative_list,
+    notices,
+    notifier,
+    ops,
+    platform,
+    quarantines,
+    reports,
+    victims,
+)
 from empreinte.api.schemas import MatchRequest
 from empreinte.api.state import AppState, KeyCache, Metrics
 from empreinte.crawler.background import CrawlerThread
+from empreinte.detection.budget import DecodeBudget
+from empreinte.hashing.decode import Limits
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.notices.channels import SmtpServer
 from empreinte.notices.worker import Worker, WorkerConfig, standard_worker
@@ -34,6 +50,7 @@ from empreinte.settings import Settings
 from empreinte.store import migrate
 from empreinte.store.audit import AuditQueue
 from empreinte.store.db import make_engine, make_sessionmaker
+from empreinte.store.erase import Eraser
 from empreinte.store.follow import Follower
 
 DESCRIPTION = """\
@@ -59,6 +76,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
             migrate.upgrade(settings.url)
         engine = make_engine(settings.url)
         sessions = make_sessionmaker(engine)
+        decoding = decode_budget(settings)
         follower = Follower(
             sessions,
             settings.snapshot_dir,
@@ -71,22 +89,30 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
             sessions=sessions,
             follower=follower,
             rate=TokenBucket(settings.rate_per_key, settings.rate_burst),
-            pin_by_case=FailureWindow(settings.pin_failures_per_case, settings.pin_window),
-            pin_by_client=FailureWindow(settings.pin_failures_per_client, settings.pin_window),
             metrics=metrics,
             audit=AuditQueue(sessions),
             keys=KeyCache(),
+            decoding=decoding,
         )
         follower.start()
-        worker = notice_worker(settings, sessions) if settings.workers else None
+        worker = notice_worker(settings, sessions, decoding) if settings.workers else None
         crawling = CrawlerThread(sessions, follower, settings) if settings.workers else None
-        for running in (worker, crawling):
+        eraser = (
+            Eraser(
+                sessions,
+                grace=dt.timedelta(hours=settings.erase_after_hours),
+                every=settings.purge_every,
+            )
+            if settings.workers
+            else None
+        )
+        for running in (worker, crawling, eraser):
             if running is not None:
                 running.start()
         try:
             yield
         finally:
-            for running in (crawling, worker):
+            for running in (eraser, crawling, worker):
                 if running is not None:
                     running.stop()
             app.state.empreinte.audit.close()
@@ -101,7 +127,8 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (cases, victims, platform, notices, crawls, keys, ops):
+    routers = (cases, victims, platform, notices, contacts, negative_list, quarantines, notifier)
+    for module in (*routers, reports, crawls, keys, ops):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(_Observe, metrics=metrics)
@@ -109,7 +136,31 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
     return app
 
 
-def notice_worker(settings: Settings, sessions: sessionmaker[Session]) -> Worker:
+def decode_budget(settings: Settings) -> DecodeBudget:
+    """Return the one decoding budget of a process, as ``settings`` give it."""
+    limits = Limits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+    return DecodeBudget(
+        limits,
+        memory=settings.decode_memory,
+        concurrency=settings.decode_concurrency,
+        wait=settings.decode_wait,
+    )
+
+
+def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """Return uvicorn's configuration for ``app``: the one used by ``serve`` and the tests.
+
+    uvicorn's own ``X-Forwarded-For`` handling is off: the app believes that
+    header only from the configured ``trusted_proxies`` (see ``api/limits.py``).
+    """
+    return uvicorn.Config(
+        app, host=host, port=port, proxy_headers=False, log_config=None, **options
+    )
+
+
+def notice_worker(
+    settings: Settings, sessions: sessionmaker[Session], decoding: DecodeBudget | None = None
+) -> Worker:
     """Return the notice worker (delivery, re-checks) configured by ``settings``."""
     smtp = None
     if settings.smtp_host:
@@ -126,7 +177,13 @@ def notice_worker(settings: Settings, sessions: sessionmaker[Session]) -> Worker
         recheck_every=dt.timedelta(hours=settings.recheck_hours),
         escalate_after=settings.escalate_after,
     )
-    return standard_worker(sessions, smtp=smtp, config=config)
+    return standard_worker(
+        sessions,
+        smtp=smtp,
+        config=config,
+        allow_loopback=settings.allow_loopback,
+        decoding=decoding or decode_budget(settings),
+    )
 
 
 def _openapi(app: FastAPI) -> dict[str, object]:
@@ -164,6 +221,10 @@ def _rebase(node: object) -> object:
     return node
 
 
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; any other is ``other``, so made-up methods add no series."""
+
+
 class _Observe:
     """Count requests and time them per route template, for Prometheus."""
 
@@ -188,5 +249,6 @@ class _Observe:
             await self.app(scope, receive, observed)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)

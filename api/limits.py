@@ -1,19 +1,23 @@
-"""Per-key rate limits, PIN throttling and request size limits.
+"""Per-key rate limits, client addresses and request size limits.
 
-Rate limits and PIN throttles are kept in process memory: with several API
-workers each enforces its own share. The PIN throttle counts failures per case
-number and per client, so guessing is slowed whichever one the guesser varies.
+Per-key rate limits are kept in process memory: with several API workers each
+enforces its own share. PIN throttling must not be shared out that way: it
+lives in the database (:mod:`empreinte.store.throttle`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from starlette.requests import Request
+
 from empreinte.api.problems import problem_response
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TokenBucket:
@@ -38,35 +42,42 @@ class TokenBucket:
             return (1 - tokens) / self.rate
 
 
-class FailureWindow:
-    """Count failures per key in a sliding window; block a key past ``limit``."""
+def client_address(request: Request, trusted_proxies: Sequence[str]) -> str:
+    """Return who is asking: the peer, or what a trusted proxy says it forwarded for.
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    ``X-Forwarded-For`` is read only when the peer is one of ``trusted_proxies``
+    (addresses or networks), from the right, skipping the trusted hops: anyone
+    can write the header, only the proxy's own entry is believed. IPv6 clients
+    are counted by their /64, which one subscriber usually holds whole.
+    """
+    peer = request.client.host if request.client else "unknown"
+    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+    address = peer
+    if networks and _within(peer, networks):
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            address = hop
+            if not _within(hop, networks):
+                break
+    return _bucket(address)
 
-    def retry_after(self, key: str, now: float | None = None) -> float:
-        """Return 0 if ``key`` may try again, else the seconds until it may."""
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            times = self._failures.get(key)
-            if not times:
-                return 0.0
-            while times and times[0] <= moment - self.window:
-                times.popleft()
-            if len(times) < self.limit:
-                return 0.0
-            return times[0] + self.window - moment
 
-    def fail(self, key: str, now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            times = self._failures.setdefault(key, deque())
-            times.append(moment)
-            while len(times) > self.limit:
-                times.popleft()
+def _within(address: str, networks: list[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _bucket(address: str) -> str:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
 
 
 Scope = MutableMapping[str, Any]

@@ -6,6 +6,8 @@ Routes never build error responses: they raise domain errors (or
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -14,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from empreinte.crawler.errors import InvalidSeed
+from empreinte.detection.budget import DecoderBusy
 from empreinte.errors import (
     EmpreinteError,
     FingerprintFileError,
@@ -25,6 +28,8 @@ from empreinte.notices.errors import InvalidAddress
 from empreinte.store.registry import Conflict, NotFound
 
 MEDIA_TYPE: Final = "application/problem+json"
+
+log = logging.getLogger(__name__)
 
 
 class Problem(Exception):
@@ -60,6 +65,14 @@ _TABLE: Final[list[tuple[type[EmpreinteError], int, str]]] = [
 ]
 
 
+def load_json(body: bytes) -> Any:
+    """Parse a JSON body; raise ``ValueError`` for bad JSON, nesting too deep included."""
+    try:
+        return json.loads(body)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
 def problem_response(
     status: int,
     title: str,
@@ -83,6 +96,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(EmpreinteError)
     async def _domain(_request: Request, exc: EmpreinteError) -> JSONResponse:
+        if isinstance(exc, DecoderBusy):
+            wait = {"Retry-After": str(round(exc.retry_after))}
+            return problem_response(503, "Busy", str(exc), headers=wait)
         for kind, status, title in _TABLE:
             if isinstance(exc, kind):
                 extra: dict[str, Any] = {}
@@ -100,6 +116,15 @@ def install(app: FastAPI) -> None:
         return problem_response(
             422, "Invalid request", "the request does not match the schema", errors=errors
         )
+
+    @app.exception_handler(RecursionError)
+    async def _nested(_request: Request, _exc: RecursionError) -> JSONResponse:
+        return problem_response(422, "Invalid request", "the request body is nested too deeply")
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(500, "Internal error", "something went wrong on our side")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,10 +40,26 @@ class RefusedRecord(BaseModel):
     reason: str
 
 
+class ReassignedRecord(BaseModel):
+    index: int
+    record_id: str = Field(description="The id in the file, already registered elsewhere")
+    fingerprint_id: str = Field(description="The id the server gave this record instead")
+
+
 class AttachPublic(BaseModel):
     accepted: int
     already_present: int
     refused: list[RefusedRecord]
+    reassigned: list[ReassignedRecord] = Field(default_factory=list)
+
+
+class WithdrawCreate(Strict):
+    on_behalf_of_victim: bool = Field(
+        default=False, description="A case worker withdraws for the victim, who asked them to"
+    )
+    identity_check: str | None = Field(
+        default=None, max_length=500, description="How the caller's identity was confirmed"
+    )
 
 
 class VictimCredentials(Strict):
@@ -134,3 +150,122 @@ class KeyPublic(BaseModel):
 
 class KeyCreated(KeyPublic):
     key: str = Field(description="Shown once")
+
+
+class NoticePublic(BaseModel):
+    notice_id: str
+    reference: str
+    status: str
+    round: int
+    url: str
+    page_url: str | None
+    host: str
+    signal: str
+    distance: int
+    confidence: float
+    box: list[int] | None
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sent_at: dt.datetime | None
+    removed_at: dt.datetime | None
+    escalated_at: dt.datetime | None
+
+
+class NoticePage(BaseModel):
+    items: list[NoticePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReliabilityPublic(BaseModel):
+    blocked: int
+    not_blocked: int
+    pending_review: int
+    score: float = Field(description="(blocked + 1) / (blocked + not_blocked + 2), per platform")
+
+
+class NoticeDetail(NoticePublic):
+    content: dict[str, Any]
+    reliability: ReliabilityPublic
+    quarantine: str | None = Field(description="Why the fingerprint is quarantined, if it is")
+    evidence: dict[str, Any]
+
+
+class RejectCreate(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AcknowledgeCreate(Strict):
+    status: Literal["acknowledged", "removed", "refused"]
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AcknowledgePublic(BaseModel):
+    reference: str
+    status: str
+
+
+class ContactCreate(Strict):
+    domain: str = Field(min_length=1, max_length=255, description="Covers its subdomains too")
+    role: Literal["platform", "host", "escalation"]
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_secret: str | None = Field(default=None, min_length=16, max_length=128)
+    email: str | None = Field(default=None, max_length=320)
+    language: Literal["en", "fr"] = "en"
+    platform: str | None = Field(
+        default=None,
+        max_length=200,
+        description="An existing platform organisation allowed to answer the notices "
+        "this contact receives",
+    )
+
+
+class ContactPublic(BaseModel):
+    contact_id: int
+    domain: str
+    role: str
+    webhook_url: str | None
+    email: str | None
+    language: str
+    platform: str | None
+    verified: bool = Field(description="Verified by an admin: receives every NGO's notices")
+    created_at: dt.datetime
+
+
+class ContactCreated(ContactPublic):
+    webhook_secret: str | None = Field(description="Shown once: the key of webhook signatures")
+
+
+class NegativeCreate(Strict):
+    url: str | None = Field(default=None, max_length=2048)
+    signal: str | None = Field(default=None, max_length=32)
+    value: str | None = Field(default=None, max_length=256, description="Hex hash value")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NegativePublic(BaseModel):
+    entry_id: int
+    url: str | None
+    signal: str | None
+    value: str | None
+    reason: str
+    verified: bool = Field(description="Verified by an admin: holds back every NGO's notices")
+    created_at: dt.datetime
+
+
+class NotifierSettings(Strict):
+    contact_email: str | None = Field(default=None, max_length=320)
+    auto_approve: bool = False
+    auto_approve_pdq_max: int = Field(default=10, ge=0, le=10)
+    flood_urls: int = Field(default=20, ge=1, le=100_000)
+    flood_window_hours: int = Field(default=24, ge=1, le=24 * 90)
+
+
+class QuarantinePublic(BaseModel):
+    fingerprint_id: str
+    started_at: dt.datetime
+    reason: str
+    released_at: dt.datetime | None

@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.api.limits import FailureWindow, TokenBucket
+from empreinte.api.limits import TokenBucket
+from empreinte.detection.budget import DecodeBudget
 from empreinte.settings import Settings
 from empreinte.store.audit import AuditQueue
 from empreinte.store.follow import Follower
@@ -84,8 +85,7 @@ class AppState:
     sessions: sessionmaker[Session]
     follower: Follower
     rate: TokenBucket
-    pin_by_case: FailureWindow
-    pin_by_client: FailureWindow
     metrics: Metrics
     audit: AuditQueue
     keys: KeyCache
+    decoding: DecodeBudget

@@ -14,7 +14,7 @@ connects on its own. Empreinte needs instead
   survives ``kill -9`` without refetching finished pages;
 * an SSRF check after DNS resolution on every connection and every redirect,
   connecting to the very address checked: a network backend under httpx's
-  transport does that (:mod:`~empreinte.crawler.guard`), and the same
+  transport does that (:mod:`~empreinte.net.guard`), and the same
   transport seam takes ``httpx.MockTransport`` in tests;
 * images handled in memory only, hashed in worker processes, matched through
   the same use case as the platform endpoint, in the transaction that closes

@@ -58,7 +58,7 @@ class CrawlerThread:
                     self.follower.live,
                     worker_id=worker_id,
                     stop_event=self._stop,
-                    allow_loopback=self.settings.crawl_allow_loopback,
+                    allow_loopback=self.settings.allow_loopback,
                     hashers=self.hashers,
                 )
             except Exception:

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte import __version__
 from empreinte.crawler.fetch import make_client
-from empreinte.crawler.guard import Resolver
 from empreinte.crawler.hasher import Hasher
 from empreinte.crawler.politeness import Politeness
 from empreinte.crawler.robots import RobotsCache
 from empreinte.detection.service import ImageQuery
 from empreinte.index.live import LiveIndex
+from empreinte.net.guard import Resolver
 
 AGENT: Final = "EmpreinteBot"
 """The product token robots.txt rules are matched against."""

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
-from empreinte.errors import EmpreinteError
+from empreinte.errors import BlockedAddress, EmpreinteError
+
+__all__ = ["BlockedAddress", "InvalidSeed", "Skip"]
 
 
 class Skip(EmpreinteError):
@@ -28,10 +30,6 @@ class Skip(EmpreinteError):
         self.reason = reason
         self.detail = detail
         self.retry_after = retry_after
-
-
-class BlockedAddress(EmpreinteError):
-    """A host resolved to an address the crawler must not connect to."""
 
 
 class InvalidSeed(EmpreinteError):

@@ -27,9 +27,10 @@ import httpx
 
 from empreinte.crawler import sniff, urls
 from empreinte.crawler.errors import BlockedAddress, Skip
-from empreinte.crawler.guard import GuardedBackend, GuardedTransport, Resolver
 from empreinte.crawler.item import Item, Link, Response
 from empreinte.crawler.limits import CrawlLimits
+from empreinte.net.client import async_client
+from empreinte.net.guard import Resolver
 
 if TYPE_CHECKING:
     from empreinte.crawler.context import Context
@@ -46,20 +47,25 @@ def make_client(
     transport: httpx.AsyncBaseTransport | None = None,
     connections: int = 100,
 ) -> httpx.AsyncClient:
-    """Build the crawler's HTTP client: guarded transport, no redirects, no proxies from env.
+    """Build the crawler's HTTP client: the guarded one, no redirects, no proxies from env.
 
     ``transport`` replaces the guarded one (tests with ``httpx.MockTransport``).
     """
     _remember_missing_sniffio()
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=16)
-    if transport is None:
-        backend = GuardedBackend(allow_loopback=allow_loopback, resolver=resolver)
-        transport = GuardedTransport(backend, limits)
-    return httpx.AsyncClient(
-        transport=transport,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": user_agent, "Accept": "text/html,image/*;q=0.9,*/*;q=0.5"},
+    headers = {"Accept": "text/html,image/*;q=0.9,*/*;q=0.5"}
+    if transport is not None:
+        return httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": user_agent, **headers},
+        )
+    return async_client(
+        user_agent=user_agent,
+        allow_loopback=allow_loopback,
+        resolver=resolver,
+        connections=connections,
+        headers=headers,
     )
 
 

@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.crawler import commit, engine, frontier, pipeline, service
 from empreinte.crawler.context import CONTACT_URL, Context, open_context
-from empreinte.crawler.guard import Resolver
 from empreinte.crawler.item import Entry, Item, Plan
 from empreinte.crawler.limits import CrawlLimits, Scope
 from empreinte.crawler.models import Crawl, CrawlStatus
 from empreinte.index.live import LiveIndex
+from empreinte.net.guard import Resolver
 
 log = logging.getLogger(__name__)
 

@@ -253,12 +253,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from empreinte.api.app import create_app
+    from empreinte.api.app import create_app, server_config
     from empreinte.logs import configure_logging
 
     configure_logging()
     settings = _settings(args)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    uvicorn.Server(server_config(create_app(settings), args.host, args.port)).run()
     return EXIT_OK
 
 

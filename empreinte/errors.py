@@ -17,9 +17,10 @@ edge of each room with ``raise ... from exc``::
     │   ├── DeliveryUnavailable    try again later (timeout, 5xx, refused connection)
     │   └── DeliveryRejected       the receiver refused it for good (4xx, bad TLS, 550)
     ├── FetchError                 a re-check could not fetch the URL
-    ├── InvalidAddress             a contact's webhook URL or e-mail address is unusable
+    ├── InvalidAddress             a URL, webhook, domain or e-mail address is unusable
+    ├── BlockedAddress             the SSRF guard refuses a non-public address (net/guard.py)
     ├── InvalidSeed                a crawl seed URL is unusable (crawler/errors.py)
-    └── Skip, BlockedAddress       a crawler step drops an item; the SSRF guard refuses an address
+    └── Skip                       a crawler step drops an item (crawler/errors.py)
 """
 
 from __future__ import annotations
@@ -68,3 +69,11 @@ class FingerprintFileError(EmpreinteError):
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         super().__init__(f"invalid fingerprint file: {summary}{more}")
         self.problems = list(problems)
+
+
+class InvalidAddress(EmpreinteError):
+    """A URL, webhook, domain or e-mail address is unusable; the message says why."""
+
+
+class BlockedAddress(EmpreinteError):
+    """A host is, or resolves to, an address Empreinte must not connect to."""

@@ -8,6 +8,9 @@ import sys
 import time
 from typing import Final
 
+QUIET: Final = ("httpx", "httpcore", "faiss", "numba")
+"""Libraries whose INFO lines would log every webhook and re-checked image URL, or chatter."""
+
 _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 
 
@@ -37,3 +40,5 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)

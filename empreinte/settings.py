@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,16 +22,43 @@ class Settings(BaseSettings):
     snapshot_every: float = Field(default=300.0, gt=0, description="index snapshot, seconds")
     max_request_bytes: int = Field(default=25 * 1024 * 1024, description="any request body")
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="an uploaded image")
-    max_image_pixels: int = Field(default=50_000_000, description="an uploaded image")
+    max_image_pixels: int = Field(
+        default=50_000_000, description="an uploaded, crawled or re-checked image"
+    )
+    decode_memory: int = Field(
+        default=1_200_000_000, gt=0, description="bytes that images being decoded may hold"
+    )
+    decode_concurrency: int = Field(default=2, ge=1, description="images decoded at once")
+    decode_wait: float = Field(
+        default=20.0, gt=0, description="seconds an image may wait for room before a 503"
+    )
     rate_per_key: float = Field(default=2000.0, gt=0, description="requests a second per key")
     rate_burst: float = Field(default=4000.0, gt=0)
     pin_failures_per_case: int = Field(default=5, description="wrong PINs per case per window")
     pin_failures_per_client: int = Field(default=20, description="wrong PINs per client")
-    pin_window: float = Field(default=900.0, description="PIN throttle window, seconds")
+    pin_window: float = Field(default=900.0, gt=0, description="PIN throttle window, seconds")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-For is believed",
+    )
+    metrics_token: str | None = Field(
+        default=None, description="bearer token for /metrics (without it, loopback only)"
+    )
+    erase_after_hours: float = Field(
+        default=12.0,
+        ge=0,
+        description="hours a withdrawn hash value stays (for feed followers) before it is erased",
+    )
+    purge_every: float = Field(default=3600.0, gt=0, description="erasure pass, seconds")
     max_match_batch: int = Field(default=1000)
     workers: bool = Field(default=True, description="run notice and crawler workers in `serve`")
-    crawl_allow_loopback: bool = Field(
-        default=False, description="let the crawler reach 127.0.0.0/8 (tests and demos only)"
+    allow_loopback: bool = Field(
+        default=False,
+        validation_alias=AliasChoices(
+            "allow_loopback", "EMPREINTE_ALLOW_LOOPBACK", "EMPREINTE_CRAWL_ALLOW_LOOPBACK"
+        ),
+        description="let outbound HTTP (crawler, webhooks, re-checks) reach 127.0.0.0/8 "
+        "(tests and demos only)",
     )
     notices_interval: float = Field(default=2.0, gt=0, description="notice worker poll, seconds")
     recheck_hours: float = Field(default=24.0, gt=0, description="re-check sent notices")

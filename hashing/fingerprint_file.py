@@ -118,6 +118,8 @@ def loads(data: bytes | str) -> ParsedFile:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FingerprintFileError([f"not valid JSON ({exc})"]) from exc
+    except RecursionError as exc:
+        raise FingerprintFileError(["JSON nested too deeply"]) from exc
     _check_envelope(document)
     if len(document["records"]) > MAX_RECORDS:
         raise FingerprintFileError([f"more than {MAX_RECORDS:,} records in one file"])

@@ -52,6 +52,11 @@ class Change:
     payload: bytes | None = None
     """The local features of an ``orb`` add (the value is only their digest)."""
 
+    @property
+    def erased(self) -> bool:
+        """An add whose value was erased since (its removal follows in the log)."""
+        return self.op == "add" and not self.value
+
     def problem(self) -> str | None:
         """Say why this change cannot be applied (a corrupt row), or return None."""
         if self.op not in ("add", "remove"):
@@ -64,7 +69,7 @@ class Change:
             kind = SignalType(self.signal)
         except ValueError:
             return f"unknown signal {self.signal!r}"
-        if len(self.value) * 8 != kind.nbits:
+        if self.op == "add" and len(self.value) * 8 != kind.nbits:
             return f"{kind} value of {len(self.value)} bytes"
         return None
 
@@ -125,6 +130,8 @@ class LiveIndex:
                 if change.seq <= self.seq:
                     continue
                 last = change.seq
+                if change.erased:
+                    continue
                 problem = change.problem()
                 if problem is not None:
                     log.warning("skipped a corrupt change (seq %d): %s", change.seq, problem)

@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from empreinte.errors import BlockedAddress, InvalidAddress
+from empreinte.net.urls import http_url
 from empreinte.notices.errors import DeliveryRejected, DeliveryUnavailable
 
 _RETRY_STATUSES = frozenset({408, 425, 429})
@@ -81,7 +83,13 @@ def verify(
 
 
 class WebhookChannel:
-    """POST the notice as JSON to the contact's webhook; any 2xx answer is an acceptance."""
+    """POST the notice as JSON to the contact's webhook; any 2xx answer is an acceptance.
+
+    ``client`` must be a guarded client (:func:`empreinte.net.client.sync_client`): a
+    webhook whose host is, or resolves to, a non-public address is refused before any
+    connection, with one reason whatever the address, so that delivery errors reveal
+    nothing of a private network.
+    """
 
     def __init__(self, client: httpx.Client, *, clock: Callable[[], float] = time.time) -> None:
         self.client = client
@@ -90,6 +98,10 @@ class WebhookChannel:
     def send(self, delivery: Envelope) -> None:
         if delivery.secret is None:
             raise DeliveryRejected("this webhook has no signing secret")
+        try:
+            target = http_url(delivery.target, credentials=False)
+        except InvalidAddress as exc:
+            raise DeliveryRejected(f"unusable webhook URL: {exc}") from exc
         body = body_of(delivery)
         timestamp = int(self.clock())
         headers = {
@@ -100,7 +112,9 @@ class WebhookChannel:
             "Empreinte-Notice": delivery.reference,
         }
         try:
-            answer = self.client.post(delivery.target, content=body, headers=headers)
+            answer = self.client.post(target, content=body, headers=headers)
+        except BlockedAddress as exc:
+            raise DeliveryRejected("the webhook's host is not a public address") from exc
         except httpx.TimeoutException as exc:
             raise DeliveryUnavailable(f"webhook timed out: {exc}") from exc
         except httpx.HTTPError as exc:

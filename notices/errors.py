@@ -12,7 +12,16 @@ EmpreinteError
 
 from __future__ import annotations
 
-from empreinte.errors import EmpreinteError
+from empreinte.errors import EmpreinteError, InvalidAddress
+
+__all__ = [
+    "DeliveryError",
+    "DeliveryRejected",
+    "DeliveryUnavailable",
+    "FetchError",
+    "InvalidAddress",
+    "InvalidTransition",
+]
 from empreinte.store.registry import Conflict
 
 
@@ -38,7 +47,3 @@ class DeliveryRejected(DeliveryError):
 
 class FetchError(EmpreinteError):
     """A URL could not be fetched (network, timeout, too large)."""
-
-
-class InvalidAddress(EmpreinteError):
-    """A URL, a domain name or an email address is unusable."""

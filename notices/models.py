@@ -94,6 +94,9 @@ class NegativeEntry(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = _at(default=utcnow)
+    verified_at: Mapped[dt.datetime | None] = _at()
+    """Set by an admin: the entry suppresses every organisation's notices, not only its owner's."""
+    verified_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Sighting(Base):
@@ -162,7 +165,7 @@ class Contact(Base):
     """Who to notify for a domain and its subdomains, by webhook and/or email."""
 
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("domain", "role"),)
+    __table_args__ = (Index("ix_contacts_domain", "domain"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(255))
@@ -174,6 +177,9 @@ class Contact(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     created_at: Mapped[dt.datetime] = _at(default=utcnow)
+    verified_at: Mapped[dt.datetime | None] = _at()
+    """Set by an admin: the contact receives every organisation's notices, not only its owner's."""
+    verified_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Delivery(Base):

@@ -67,9 +67,8 @@ def enqueue(
 ) -> int:
     """Queue the notice's current round for every contact of its hosts; return how many."""
     queued = 0
-    for contact in contacts.recipients(
-        session, [sighting.host, sighting.page_host], escalate=escalate
-    ):
+    hosts = [sighting.host, sighting.page_host]
+    for contact in contacts.recipients(session, hosts, notice.organisation_id, escalate=escalate):
         for channel, address in (("webhook", contact.webhook_url), ("email", contact.email)):
             if address and _queue(session, notice, contact, channel, now):
                 queued += 1

@@ -18,9 +18,10 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from empreinte.detection.budget import DecoderBusy
 from empreinte.notices import lifecycle, review
 from empreinte.notices.errors import FetchError
-from empreinte.notices.fetch import Fetcher, still_matches
+from empreinte.notices.fetch import Fetcher, Prepare, still_matches
 from empreinte.notices.models import Notice, NoticeCheck, NoticeStatus, Sighting
 
 CHECKED: Final = (
@@ -83,12 +84,17 @@ def look(fetcher: Fetcher, url: str) -> tuple[Outcome, bytes | None]:
     return Outcome("present", result.status), result.body
 
 
-def judge(session: Session, item: Due, outcome: Outcome, body: bytes | None) -> Outcome:
+def judge(
+    session: Session, item: Due, outcome: Outcome, body: bytes | None, prepare: Prepare
+) -> Outcome:
     """Match a fetched body against the fingerprint; a body that no longer matches is gone."""
     if outcome.kind != "present" or body is None:
         return outcome
-    if still_matches(session, item.fingerprint_id, body):
-        return outcome
+    try:
+        if still_matches(session, item.fingerprint_id, body, prepare):
+            return outcome
+    except DecoderBusy:
+        return Outcome("error", outcome.http_status, "no room to decode it now: checked later")
     return Outcome("changed", outcome.http_status, "the content no longer matches")
 
 

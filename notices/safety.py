@@ -12,16 +12,20 @@ flagger, so every automatic step is narrow:
   entry (PDQ within 10 bits, digests equal): a platform's benign picture that
   merely resembles a registered one is reported through ``not_blocked`` feedback
   instead, which lowers the fingerprint's reliability shown to reviewers.
+  Entries have owners: an NGO's entry holds back only that NGO's notices; an
+  entry holds back everyone's only once an admin has verified it (the
+  operator's own entries are verified at once, a platform's wait for review).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from empreinte.hashing.signals import SignalType
@@ -90,41 +94,84 @@ def auto_approves(rule: NoticePolicy, signal: str, distance: int, trust: Reliabi
 
 
 def reliability(session: Session, fingerprint_id: str) -> Reliability:
-    """Count platforms' feedback on the fingerprint's matches."""
+    """Count platforms' feedback on the fingerprint's matches: each platform's latest, once.
+
+    A platform can make as many matches as it likes (it chooses what to query),
+    so one platform's feedback counts as one voice, whatever the number of
+    matches; only feedback on matches of the platform's own queries is taken
+    (the route checks it), and events with no platform are ignored.
+    """
+    latest = (
+        select(
+            m.MatchEvent.organisation_id,
+            func.max(m.MatchEvent.feedback_at).label("at"),
+        )
+        .where(
+            m.MatchEvent.fingerprint_id == fingerprint_id,
+            m.MatchEvent.source == "platform",
+            m.MatchEvent.organisation_id.is_not(None),
+            m.MatchEvent.feedback.is_not(None),
+        )
+        .group_by(m.MatchEvent.organisation_id)
+        .subquery()
+    )
     rows = session.execute(
-        select(m.MatchEvent.feedback, func.count())
+        select(m.MatchEvent.organisation_id, m.MatchEvent.feedback)
+        .join(
+            latest,
+            (latest.c.organisation_id == m.MatchEvent.organisation_id)
+            & (latest.c.at == m.MatchEvent.feedback_at),
+        )
         .where(m.MatchEvent.fingerprint_id == fingerprint_id, m.MatchEvent.feedback.is_not(None))
-        .group_by(m.MatchEvent.feedback)
     ).all()
-    counts = {str(feedback): int(n) for feedback, n in rows}
+    answers = {org: str(feedback) for org, feedback in rows if org is not None}
+    counts = Counter(answers.values())
     return Reliability(
         counts.get("blocked", 0), counts.get("not_blocked", 0), counts.get("pending_review", 0)
     )
 
 
 def suppressing_entry(
-    session: Session, fingerprint_id: str, urls: Iterable[str | None]
+    session: Session, fingerprint_id: str, urls: Iterable[str | None], notifier: int | None
 ) -> NegativeEntry | None:
-    """Return the negative-list entry that covers these URLs or this fingerprint, if any."""
+    """Return the entry that holds back ``notifier``'s notice for these URLs, if any.
+
+    Verified entries hold back everyone's notices, the others only their owner's;
+    ``notifier=None`` asks for verified entries only.
+    """
     wanted = [u for u in urls if u]
+    scope = _in_force(notifier)
     by_url = session.scalar(
-        select(NegativeEntry).where(NegativeEntry.url.in_(wanted)).order_by(NegativeEntry.id)
+        select(NegativeEntry).where(NegativeEntry.url.in_(wanted), scope).order_by(NegativeEntry.id)
     )
     if by_url is not None:
         return by_url
-    values = session.execute(
-        select(m.Hash.signal, m.Hash.value)
-        .join(m.FingerprintHash, m.FingerprintHash.hash_id == m.Hash.id)
-        .where(m.FingerprintHash.fingerprint_id == fingerprint_id)
-    ).all()
+    values = [
+        (signal, value)
+        for signal, value in session.execute(
+            select(m.Hash.signal, m.Hash.value)
+            .join(m.FingerprintHash, m.FingerprintHash.hash_id == m.Hash.id)
+            .where(m.FingerprintHash.fingerprint_id == fingerprint_id)
+        ).all()
+        if value is not None
+    ]
     signals = {signal for signal, _ in values}
     entries = session.scalars(
-        select(NegativeEntry).where(NegativeEntry.signal.in_(signals)).order_by(NegativeEntry.id)
+        select(NegativeEntry)
+        .where(NegativeEntry.signal.in_(signals), scope)
+        .order_by(NegativeEntry.id)
     )
     for entry in entries:
         if entry.signal and entry.value and _near(entry.signal, entry.value, values):
             return entry
     return None
+
+
+def _in_force(notifier: int | None) -> ColumnElement[bool]:
+    verified = NegativeEntry.verified_at.is_not(None)
+    if notifier is None:
+        return verified
+    return or_(verified, NegativeEntry.organisation_id == notifier)
 
 
 def _near(signal: str, value: bytes, values: Iterable[tuple[str, bytes]]) -> bool:
@@ -146,11 +193,16 @@ def add_negative(
     actor: str,
     organisation_id: int | None,
     now: dt.datetime,
+    verified: bool = False,
     url: str | None = None,
     signal: SignalType | None = None,
     value: bytes | None = None,
 ) -> NegativeEntry:
-    """Mark a URL or a hash value benign, and cancel the open notices it covers."""
+    """Mark a URL or a hash value benign, and cancel the open notices it now holds back.
+
+    ``verified`` (the operator's own entries) makes it hold back everyone's notices
+    at once; otherwise only ``organisation_id``'s, until an admin verifies it.
+    """
     if (url is None) == (value is None) or (value is not None and signal is None):
         raise Conflict("give either a URL, or a signal and a hash value")
     entry = NegativeEntry(
@@ -161,25 +213,84 @@ def add_negative(
         organisation_id=organisation_id,
         actor=actor,
         created_at=now,
+        verified_at=now if verified else None,
+        verified_by=actor[:64] if verified else None,
     )
     session.add(entry)
     session.flush()
-    for notice, sighting in session.execute(
+    _cancel_covered(session, entry, now)
+    return entry
+
+
+def verify_negative(
+    session: Session, entry_id: int, *, actor: str, now: dt.datetime
+) -> NegativeEntry:
+    """Let an entry hold back every organisation's notices: an admin's decision."""
+    entry = session.get(NegativeEntry, entry_id)
+    if entry is None:
+        raise NotFound("no such negative-list entry")
+    if entry.verified_at is None:
+        entry.verified_at = now
+        entry.verified_by = actor[:64]
+        session.flush()
+        _cancel_covered(session, entry, now)
+    return entry
+
+
+def delete_negative(session: Session, entry_id: int, organisation_id: int | None) -> None:
+    """Delete an entry; an organisation deletes its own, an admin (``None``) any."""
+    entry = session.get(NegativeEntry, entry_id)
+    if entry is None or (organisation_id is not None and entry.organisation_id != organisation_id):
+        raise NotFound("no such negative-list entry")
+    session.execute(
+        update(Sighting).where(Sighting.suppressed_by == entry.id).values(suppressed_by=None)
+    )
+    session.delete(entry)
+
+
+def list_negative(
+    session: Session, organisation_id: int | None, *, limit: int, offset: int
+) -> list[NegativeEntry]:
+    """Return ``organisation_id``'s entries (``None``: every entry, for admins), newest first."""
+    query = select(NegativeEntry)
+    if organisation_id is not None:
+        query = query.where(NegativeEntry.organisation_id == organisation_id)
+    query = query.order_by(NegativeEntry.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def _cancel_covered(session: Session, entry: NegativeEntry, now: dt.datetime) -> None:
+    """Cancel the open notices that ``entry`` holds back (its owner's, or all once verified)."""
+    query = (
         select(Notice, Sighting)
         .join(Sighting, Sighting.id == Notice.sighting_id)
         .where(Notice.status.in_([s.value for s in lifecycle.OPEN]))
-    ).all():
-        if suppressing_entry(session, sighting.fingerprint_id, [sighting.url, sighting.page_url]):
+    )
+    if entry.verified_at is None:
+        if entry.organisation_id is None:
+            return
+        query = query.where(Notice.organisation_id == entry.organisation_id)
+    if entry.url is not None:
+        query = query.where(or_(Sighting.url == entry.url, Sighting.page_url == entry.url))
+    for notice, sighting in session.execute(query).all():
+        found = suppressing_entry(
+            session,
+            sighting.fingerprint_id,
+            [sighting.url, sighting.page_url],
+            notice.organisation_id,
+        )
+        if found is None:
+            continue
+        if entry.verified_at is not None:
             sighting.suppressed_by = sighting.suppressed_by or entry.id
-            lifecycle.move(
-                session,
-                notice,
-                NoticeStatus.CANCELLED,
-                actor=actor,
-                now=now,
-                reason=f"negative list: {reason}",
-            )
-    return entry
+        lifecycle.move(
+            session,
+            notice,
+            NoticeStatus.CANCELLED,
+            actor=entry.actor,
+            now=now,
+            reason=f"negative list: {entry.reason}",
+        )
 
 
 def active_quarantine(session: Session, fingerprint_id: str) -> Quarantine | None:

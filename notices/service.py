@@ -1,10 +1,11 @@
 """Turn a match at a URL into a sighting and a draft notice: the one entry point.
 
-The crawler and the platform path both call :func:`record_sighting` after
-:func:`empreinte.detection.service.match_queries`, in the same transaction, so
-both paths notify the same way: upsert the sighting, skip what the negative
-list covers, quarantine a flood, then create (or reopen) a notice per NGO
-holding the fingerprint, approved at once only when that NGO's policy allows.
+The crawler records every match it finds at a URL with :func:`record_sighting`,
+after :func:`empreinte.detection.service.match_image`, in the same transaction:
+upsert the sighting, skip what the negative list holds back (a verified entry
+for everyone, an NGO's own entry for that NGO), quarantine a flood, then create
+(or reopen) a notice per NGO holding the fingerprint, approved at once only
+when that NGO's policy allows.
 """
 
 from __future__ import annotations
@@ -51,13 +52,18 @@ def record_sighting(
     page_url = normalise(page_url) if page_url else None
     session.flush()
     sighting = _upsert(session, match, url, page_url, source, box, now)
-    entry = safety.suppressing_entry(session, match.fingerprint_id, [url, page_url])
-    if entry is not None:
-        sighting.suppressed_by = entry.id
+    urls = [url, page_url]
+    verified = safety.suppressing_entry(session, match.fingerprint_id, urls, None)
+    if verified is not None:
+        sighting.suppressed_by = verified.id
         return sighting
-    organisations = consent.notifiers(session, match.fingerprint_id)
+    organisations = [
+        org
+        for org in consent.notifiers(session, match.fingerprint_id)
+        if safety.suppressing_entry(session, match.fingerprint_id, urls, org) is None
+    ]
     rules = [safety.policy(session, org) for org in organisations]
-    quarantine = safety.check_flood(session, match.fingerprint_id, rules, now)
+    quarantine = safety.check_flood(session, match.fingerprint_id, rules, now) if rules else None
     for rule in rules:
         _notify(session, sighting, rule, quarantine, actor=source, now=now)
     return sighting

@@ -15,11 +15,15 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Final
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte import __version__
+from empreinte.detection.budget import DecodeBudget
+from empreinte.hashing.decode import Limits
+from empreinte.net.client import sync_client, user_agent
 from empreinte.notices import consent, outbox, recheck
 from empreinte.notices.channels import (
     Channel,
@@ -29,11 +33,14 @@ from empreinte.notices.channels import (
     WebhookChannel,
 )
 from empreinte.notices.errors import DeliveryError, DeliveryRejected
-from empreinte.notices.fetch import Fetcher, HttpFetcher
+from empreinte.notices.fetch import MAX_BYTES, Fetcher, HttpFetcher, Prepare
 from empreinte.notices.render import Language, render, subject
 from empreinte.store.models import utcnow
 
 log = logging.getLogger(__name__)
+
+DEFAULT_RECHECK_PIXELS: Final = 50_000_000
+"""Re-checked images obey the same pixel limit as uploads (a hostile host can serve bombs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +73,17 @@ def run_once(
     fetcher: Fetcher,
     now: dt.datetime | None = None,
     config: WorkerConfig = WorkerConfig(),
+    prepare: Prepare | None = None,
 ) -> Pass:
-    """Cancel notices of withdrawn cases, run due re-checks, then send every due delivery."""
+    """Cancel notices of withdrawn cases, run due re-checks, then send every due delivery.
+
+    ``prepare`` hashes re-checked images (default: a decoding budget of its own).
+    """
     now = now or utcnow()
     done = Pass()
     with sessions.begin() as session:
         done.cancelled = consent.sweep(session, now)
-    done.checked = _recheck(sessions, fetcher, now, config)
+    done.checked = _recheck(sessions, fetcher, now, config, prepare or _default_budget().prepare)
     while True:
         with sessions.begin() as session:
             batch = outbox.claim(session, now, lease=config.lease, limit=config.batch)
@@ -135,15 +146,24 @@ def envelope(item: outbox.Claimed) -> Envelope:
     )
 
 
+@cache
+def _default_budget() -> DecodeBudget:
+    return DecodeBudget(Limits(max_bytes=MAX_BYTES, max_pixels=DEFAULT_RECHECK_PIXELS))
+
+
 def _recheck(
-    sessions: sessionmaker[Session], fetcher: Fetcher, now: dt.datetime, config: WorkerConfig
+    sessions: sessionmaker[Session],
+    fetcher: Fetcher,
+    now: dt.datetime,
+    config: WorkerConfig,
+    prepare: Prepare,
 ) -> int:
     with sessions.begin() as session:
         due = recheck.claim(session, now, lease=config.lease, limit=config.batch)
     for item in due:
         outcome, body = recheck.look(fetcher, item.url)
         with sessions.begin() as session:
-            outcome = recheck.judge(session, item, outcome, body)
+            outcome = recheck.judge(session, item, outcome, body, prepare)
             recheck.apply(
                 session,
                 item,
@@ -166,11 +186,13 @@ class Worker:
         config: WorkerConfig = WorkerConfig(),
         *,
         closing: Sequence[httpx.Client] = (),
+        prepare: Prepare | None = None,
     ) -> None:
         self.sessions = sessions
         self.channels = channels
         self.fetcher = fetcher
         self.config = config
+        self.prepare = prepare
         self._closing = list(closing)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -185,7 +207,13 @@ class Worker:
         """Run passes until stopped; a failed pass is logged and the next one tries again."""
         while not self._stop.is_set():
             try:
-                done = run_once(self.sessions, self.channels, self.fetcher, config=self.config)
+                done = run_once(
+                    self.sessions,
+                    self.channels,
+                    self.fetcher,
+                    config=self.config,
+                    prepare=self.prepare,
+                )
                 if done.sent or done.failed or done.cancelled:
                     log.info(
                         "notices: %d sent, %d failed, %d cancelled, %d checked",
@@ -213,12 +241,32 @@ def standard_worker(
     smtp: SmtpServer | None = None,
     config: WorkerConfig = WorkerConfig(),
     timeout: float = 15.0,
+    allow_loopback: bool = False,
+    decoding: DecodeBudget | None = None,
 ) -> Worker:
-    """Return a worker with the httpx webhook channel and fetcher, and SMTP mail if given."""
-    headers = {"User-Agent": f"Empreinte/{__version__} (takedown notices)"}
-    webhook = httpx.Client(timeout=timeout, headers=headers)
-    fetching = httpx.Client(timeout=timeout, headers=headers)
+    """Return a worker with guarded webhook and fetch clients, and SMTP mail if given.
+
+    Both clients come from :func:`empreinte.net.client.sync_client`: webhooks and
+    re-checks reach public addresses only (``allow_loopback`` is for tests and demos).
+    """
+    webhook = sync_client(
+        user_agent=user_agent("takedown notices"), allow_loopback=allow_loopback, timeout=timeout
+    )
+    fetching = sync_client(
+        user_agent=user_agent("takedown notices"),
+        allow_loopback=allow_loopback,
+        timeout=timeout,
+        follow_redirects=True,
+    )
     channels: dict[str, Channel] = {"webhook": WebhookChannel(webhook)}
     if smtp is not None:
         channels["email"] = EmailChannel(smtp)
-    return Worker(sessions, channels, HttpFetcher(fetching), config, closing=[webhook, fetching])
+    prepare = decoding.prepare if decoding is not None else None
+    return Worker(
+        sessions,
+        channels,
+        HttpFetcher(fetching),
+        config,
+        closing=[webhook, fetching],
+        prepare=prepare,
+    )

@@ -16,6 +16,7 @@ Tables, one word per concept:
 * ``local_features``: the ORB features behind each ``orb`` hash row.
 * ``match_events``: each match found for a platform or the crawler.
 * ``audit_log``: who did what and when; never an image.
+* ``throttle_buckets``: attempts per key (PIN guesses), shared by every process.
 
 Sightings and notices come with their own migrations.
 """
@@ -150,8 +151,11 @@ class Hash(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     signal: Mapped[str] = mapped_column(String(16))
-    value: Mapped[bytes] = mapped_column(LargeBinary(64))
+    value: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    """``None`` once erased (:mod:`empreinte.store.erase`)."""
     active: Mapped[bool] = mapped_column(Boolean, default=False)
+    inactive_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """When no live fingerprint held the value any more: erased after a grace period."""
 
 
 class FingerprintHash(Base):
@@ -216,3 +220,13 @@ class LocalFeatureSet(Base):
 
     hash_id: Mapped[int] = mapped_column(BigId, ForeignKey("hashes.id"), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ThrottleBucket(Base):
+    """Attempts counted per key (a case's PIN, a client) in the current window."""
+
+    __tablename__ = "throttle_buckets"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer)

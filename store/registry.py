@@ -9,14 +9,15 @@ transaction and under the change-log lock.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from empreinte.errors import EmpreinteError
@@ -50,11 +51,21 @@ class Refusal:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Reassigned:
+    """A record whose id the server replaced: ids belong to the case that first sent them."""
+
+    index: int
+    record_id: str
+    fingerprint_id: str
+
+
 @dataclass(slots=True)
 class AttachResult:
     accepted: int = 0
     already_present: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    reassigned: list[Reassigned] = field(default_factory=list)
 
 
 def create_organisation(
@@ -123,8 +134,11 @@ def attach_fingerprints(
     """Register ``records`` in ``case`` and make their hashes matchable.
 
     Each record is checked on its own; refused ones are reported with a reason.
-    A hash value already registered (in this or another case) is stored once
-    and linked again.
+    A fingerprint id belongs to the one case that first sent it: a record whose
+    id is already registered elsewhere gets a new id (reported in ``reassigned``),
+    so no one can join another case's fingerprint, or keep it matching after
+    that case is withdrawn. A hash value already registered (in this or another
+    case) is stored once and linked again.
     """
     if case.status in (m.CaseStatus.WITHDRAWN.value, m.CaseStatus.DELETED.value):
         raise Conflict(f"case is {case.status}: fingerprints can no longer be added")
@@ -137,12 +151,14 @@ def attach_fingerprints(
             result.refused.append(Refusal(first_index + offset, str(record.id), problem))
             continue
         row = session.get(m.Fingerprint, str(record.id))
-        if row is None:
-            row = _insert_fingerprint(session, record)
-        link = session.get(m.CaseFingerprint, (case.id, row.id))
-        if link is not None:
+        if row is not None and session.get(m.CaseFingerprint, (case.id, row.id)) is not None:
             result.already_present += 1
             continue
+        if row is not None:
+            fresh = str(uuid.uuid4())
+            result.reassigned.append(Reassigned(first_index + offset, str(record.id), fresh))
+            record = dataclasses.replace(record, id=uuid.UUID(fresh))
+        row = _insert_fingerprint(session, record)
         session.add(m.CaseFingerprint(case_id=case.id, fingerprint_id=row.id))
         touched.update(
             session.scalars(
@@ -228,25 +244,30 @@ def case_hash_ids(session: Session, case_id: str) -> set[int]:
     return set(session.scalars(query))
 
 
+def live_fingerprint(fingerprint_id: Any) -> ColumnElement[bool]:
+    """A fingerprint that may match: held by an active case, and by no withdrawn one."""
+    held_by = (
+        select(m.CaseFingerprint.case_id)
+        .join(m.Case, m.Case.id == m.CaseFingerprint.case_id)
+        .where(m.CaseFingerprint.fingerprint_id == fingerprint_id)
+    )
+    active = held_by.where(m.Case.status == m.CaseStatus.ACTIVE.value).exists()
+    gone = held_by.where(
+        m.Case.status.in_([m.CaseStatus.WITHDRAWN.value, m.CaseStatus.DELETED.value])
+    ).exists()
+    return and_(active, ~gone)
+
+
 def refresh_active(session: Session, hash_ids: Iterable[int]) -> int:
     """Recompute ``active`` for ``hash_ids``; log one change per flip; return the flips."""
     ids = sorted(set(hash_ids))
     flips = 0
+    now = m.utcnow()
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        held = (
-            select(m.FingerprintHash.hash_id)
-            .join(
-                m.CaseFingerprint,
-                m.CaseFingerprint.fingerprint_id == m.FingerprintHash.fingerprint_id,
-            )
-            .join(m.Case, m.Case.id == m.CaseFingerprint.case_id)
-            .where(
-                and_(
-                    m.FingerprintHash.hash_id.in_(chunk),
-                    m.Case.status == m.CaseStatus.ACTIVE.value,
-                )
-            )
+        held = select(m.FingerprintHash.hash_id).where(
+            m.FingerprintHash.hash_id.in_(chunk),
+            live_fingerprint(m.FingerprintHash.fingerprint_id),
         )
         should = set(session.scalars(held))
         rows = session.execute(
@@ -258,9 +279,13 @@ def refresh_active(session: Session, hash_ids: Iterable[int]) -> int:
             wanted = hash_id in should
             if wanted == active:
                 continue
-            session.execute(update(m.Hash).where(m.Hash.id == hash_id).values(active=wanted))
+            session.execute(
+                update(m.Hash)
+                .where(m.Hash.id == hash_id)
+                .values(active=wanted, inactive_since=None if wanted else now)
+            )
             op = m.ChangeOp.ADD if wanted else m.ChangeOp.REMOVE
-            session.add(m.Change(hash_id=hash_id, signal=signal, value=value, op=op.value))
+            session.add(m.Change(hash_id=hash_id, signal=signal, value=value or b"", op=op.value))
             flips += 1
     session.flush()
     return flips
@@ -302,20 +327,16 @@ def last_seq(session: Session) -> int:
 
 
 def fingerprints_of_hashes(session: Session, hash_ids: Iterable[int]) -> dict[int, list[str]]:
-    """Map each hash id to the fingerprints of active cases that carry it."""
+    """Map each hash id to the live fingerprints that carry it (see :func:`live_fingerprint`)."""
     ids = list(set(hash_ids))
     if not ids:
         return {}
-    active_case = exists().where(
-        and_(
-            m.CaseFingerprint.fingerprint_id == m.FingerprintHash.fingerprint_id,
-            m.Case.id == m.CaseFingerprint.case_id,
-            m.Case.status == m.CaseStatus.ACTIVE.value,
-        )
-    )
     rows = session.execute(
         select(m.FingerprintHash.hash_id, m.FingerprintHash.fingerprint_id)
-        .where(m.FingerprintHash.hash_id.in_(ids), active_case)
+        .where(
+            m.FingerprintHash.hash_id.in_(ids),
+            live_fingerprint(m.FingerprintHash.fingerprint_id),
+        )
         .order_by(m.FingerprintHash.hash_id, m.FingerprintHash.fingerprint_id)
     ).all()
     found: dict[int, list[str]] = {}

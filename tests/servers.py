@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
-from empreinte.api.app import create_app
+from empreinte.api.app import create_app, server_config
 from empreinte.settings import Settings
 
 
@@ -40,8 +40,8 @@ def wait_ready(base: str, alive: Callable[[], bool], timeout: float = 120) -> No
 def running_api(settings: Settings) -> Iterator[str]:
     """Serve the app for ``settings`` on a free loopback port; yield its base URL when ready."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    config = server_config(
+        create_app(settings), "127.0.0.1", port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

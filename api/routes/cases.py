@@ -17,7 +17,9 @@ from empreinte.api.schemas import (
     CasePage,
     CasePublic,
     MatchEventPublic,
+    ReassignedRecord,
     RefusedRecord,
+    WithdrawCreate,
 )
 from empreinte.hashing import fingerprint_file
 from empreinte.store import audit, cases, registry
@@ -93,8 +95,10 @@ async def attach(
 
     Send the file as the JSON body, or as the multipart field ``file``.
     """
-    data = await _file_body(request)
-    parsed = fingerprint_file.loads(data)
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    parsed = await run_in_threadpool(_parse_file, body, content_type)
+    del body
     result = await run_in_threadpool(_attach, state, principal, case_id, parsed)
     await run_in_threadpool(state.follower.catch_up)
     refused = [
@@ -105,8 +109,15 @@ async def attach(
         RefusedRecord(index=r.index, record_id=r.record_id, reason=r.reason) for r in result.refused
     ]
     refused.sort(key=lambda r: r.index)
+    reassigned = [
+        ReassignedRecord(index=r.index, record_id=r.record_id, fingerprint_id=r.fingerprint_id)
+        for r in result.reassigned
+    ]
     return AttachPublic(
-        accepted=result.accepted, already_present=result.already_present, refused=refused
+        accepted=result.accepted,
+        already_present=result.already_present,
+        refused=refused,
+        reassigned=reassigned,
     )
 
 
@@ -119,6 +130,10 @@ def _attach(
         result = registry.attach_fingerprints(session, case, parsed.records)
         result.refused = [
             registry.Refusal(indexes[r.index], r.record_id, r.reason) for r in result.refused
+        ]
+        result.reassigned = [
+            registry.Reassigned(indexes[r.index], r.record_id, r.fingerprint_id)
+            for r in result.reassigned
         ]
         audit.record(
             session,
@@ -139,18 +154,26 @@ def _good_indexes(parsed: fingerprint_file.ParsedFile) -> list[int]:
     return [i for i in range(total) if i not in bad]
 
 
-async def _file_body(request: Request) -> bytes:
-    content_type = request.headers.get("content-type", "")
+def _parse_file(body: bytes, content_type: str) -> fingerprint_file.ParsedFile:
+    """Parse a fingerprint file sent as JSON or as the multipart field ``file`` (off the loop)."""
     if content_type.startswith("multipart/form-data"):
-        return read_field(await request.body(), content_type, "file")
+        return fingerprint_file.loads(read_field(body, content_type, "file"))
     if content_type.split(";")[0].strip() not in ("application/json", ""):
         raise Problem(415, "Unsupported media type", "send application/json or multipart/form-data")
-    return await request.body()
+    return fingerprint_file.loads(body)
 
 
 @router.post("/{case_id}/withdraw", response_model=CasePublic)
-async def withdraw(case_id: str, principal: NgoDep, state: StateDep) -> CasePublic:
-    """Withdraw the case at the victim's request: its fingerprints stop matching at once."""
+async def withdraw(
+    case_id: str, principal: NgoDep, state: StateDep, body: WithdrawCreate | None = None
+) -> CasePublic:
+    """Withdraw the case at the victim's request: its fingerprints stop matching at once.
+
+    A case worker withdraws on the victim's behalf (for example when the victim is
+    locked out of the PIN page) after confirming who is calling: say how in
+    ``identity_check``; it goes to the audit log.
+    """
+    request = body or WithdrawCreate()
 
     def work() -> cases.CaseView:
         with state.sessions.begin() as session:
@@ -162,6 +185,8 @@ async def withdraw(case_id: str, principal: NgoDep, state: StateDep) -> CasePubl
                 "case.withdraw",
                 organisation_id=principal.organisation_id,
                 target=case.id,
+                on_behalf_of_victim=request.on_behalf_of_victim,
+                identity_check=request.identity_check,
             )
             return cases.view(session, case)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -52,7 +52,9 @@ def create(body: CrawlCreate, principal: NgoDep, session: SessionDep) -> dict[st
 
 
 @router.get("/{crawl_id}")
-def get(crawl_id: int, principal: NgoDep, session: SessionDep) -> dict[str, object]:
+def get(
+    crawl_id: Annotated[int, Path(ge=1, le=2**62)], principal: NgoDep, session: SessionDep
+) -> dict[str, object]:
     """Report a crawl's progress: pages, images, matches, errors by kind."""
     _owned(session, principal.organisation_id, crawl_id)
     return service.progress(session, crawl_id)

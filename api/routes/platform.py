@@ -7,7 +7,6 @@ Uploaded bytes are hashed in memory and dropped; they are never written.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from empreinte.api.deps import PlatformDep, SessionDep, StateDep
 from empreinte.api.multipart import read_field
-from empreinte.api.problems import Problem
+from empreinte.api.problems import Problem, load_json
 from empreinte.api.schemas import (
     FeedbackCreate,
     FeedChange,
@@ -31,11 +30,9 @@ from empreinte.detection.service import (
     ImageQuery,
     match_image,
     match_queries,
-    prepare_image,
 )
 from empreinte.detection.service import Query as HashQuery
 from empreinte.errors import SignalError
-from empreinte.hashing.decode import Limits
 from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.signals import HashValue, SignalType
 from empreinte.store import audit, registry
@@ -70,31 +67,29 @@ async def match(request: Request, principal: PlatformDep, state: StateDep) -> Ma
     content_type = request.headers.get("content-type", "")
     query: ImageQuery | list[HashQuery]
     if content_type.startswith("multipart/form-data"):
-        query = await _upload_query(request, state)
+        query = await run_in_threadpool(_upload_query, await request.body(), content_type, state)
     elif content_type.split(";")[0].strip() == "application/json":
-        query = _hash_queries(await request.body(), state.settings.max_match_batch)
+        batch = state.settings.max_match_batch
+        query = await run_in_threadpool(_hash_queries, await request.body(), batch)
     else:
         raise Problem(415, "Unsupported media type", "send multipart/form-data or application/json")
     found = await run_in_threadpool(_match, state, principal, query)
     return MatchList(matches=found)
 
 
-async def _upload_query(request: Request, state: AppState) -> ImageQuery:
-    body = await request.body()
-    data = read_field(body, request.headers["content-type"], "file")
+def _upload_query(body: bytes, content_type: str, state: AppState) -> ImageQuery:
+    """Hash the uploaded image within the decoding budget (off the event loop)."""
+    data = read_field(body, content_type, "file")
     del body
     limit = state.settings.max_image_bytes
     if len(data) > limit:
         raise Problem(413, "Image too large", f"images are limited to {limit:,} bytes")
-    limits = Limits(max_bytes=limit, max_pixels=state.settings.max_image_pixels)
-    query = await run_in_threadpool(prepare_image, data, limits)
-    del data
-    return query
+    return state.decoding.prepare(data)
 
 
 def _hash_queries(body: bytes, max_batch: int) -> list[HashQuery]:
     try:
-        request = MatchRequest.model_validate(json.loads(body))
+        request = MatchRequest.model_validate(load_json(body))
     except (ValueError, ValidationError) as exc:
         raise Problem(422, "Invalid request", f"not a valid match request: {exc}"[:500]) from exc
     if len(request.signals) > max_batch:
@@ -173,10 +168,17 @@ def _match(
 def feedback(
     match_id: str, body: FeedbackCreate, principal: PlatformDep, session: SessionDep
 ) -> None:
-    """Say what you did with a match: ``blocked``, ``not_blocked`` or ``pending_review``."""
+    """Say what you did with a match your own query produced: ``blocked``, ``not_blocked`` or
+    ``pending_review``. Your latest answer per fingerprint counts once in its reliability,
+    however many matches you send feedback on."""
     with session.begin():
         event = session.get(m.MatchEvent, match_id)
-        if event is None or event.organisation_id != principal.organisation_id:
+        if (
+            event is None
+            or principal.organisation_id is None
+            or event.source != "platform"
+            or event.organisation_id != principal.organisation_id
+        ):
             raise Problem(404, "Not found", "no such match for this platform")
         event.feedback = body.feedback
         event.feedback_at = m.utcnow()

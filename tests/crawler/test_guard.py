@@ -10,9 +10,9 @@ import httpcore
 import httpx
 import pytest
 
-from empreinte.crawler.errors import BlockedAddress
 from empreinte.crawler.fetch import make_client
-from empreinte.crawler.guard import GuardedBackend, refusal
+from empreinte.errors import BlockedAddress
+from empreinte.net.guard import GuardedBackend, refusal
 from tests.crawler.site import Site, html
 
 REFUSED = [

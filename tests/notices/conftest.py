@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from empreinte.detection.service import Match, Query, match_queries
 from empreinte.hashing.fingerprint import Fingerprint
 from empreinte.hashing.signals import SignalType
+from empreinte.net.client import sync_client
 from empreinte.notices.channels import Channel, EmailChannel, SmtpServer, WebhookChannel
 from empreinte.notices.contacts import add_contact
 from empreinte.notices.models import ContactRole
@@ -168,6 +169,7 @@ def add_contacts(
             email=mail,
             language=language,
             platform_id=world.platform_id,
+            allow_loopback=True,
         )
         return contact.id
 
@@ -180,7 +182,9 @@ def withdraw(world: World) -> None:
 def channels(
     mail_port: int | None = None, *, timeout: float = 5.0, verify: bool = True
 ) -> tuple[dict[str, Channel], httpx.Client]:
-    client = httpx.Client(timeout=timeout, verify=verify)
+    client = sync_client(
+        user_agent="tests", allow_loopback=True, timeout=timeout, verify=verify
+    )
     found: dict[str, Channel] = {"webhook": WebhookChannel(client)}
     if mail_port is not None:
         server = SmtpServer("127.0.0.1", mail_port, "notices@empreinte.example", timeout=timeout)

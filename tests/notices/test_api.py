@@ -49,7 +49,7 @@ def stage(db_url: str, sessions: sessionmaker[Session], tmp_path: Path) -> Itera
             create_key(session, Role.PLATFORM, "OtherTube")[1],
             create_key(session, Role.ADMIN)[1],
         ]
-    settings = Settings(data_dir=tmp_path / "data", database_url=db_url)
+    settings = Settings(data_dir=tmp_path / "data", database_url=db_url, allow_loopback=True)
     with serving(settings) as base, webhook() as receiver:
         made = [
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {k}"}, timeout=30)
@@ -101,7 +101,9 @@ def test_review_delivery_and_answers_through_the_api(stage: Stage) -> None:
     assert "Takedown notice" in a.get(f"/v1/notices/{first}", params={"format": "html"}).text
     assert a.get(f"/v1/notices/{first}.json").json()["status"] == "draft"
 
-    worker = standard_worker(stage.world.sessions, config=WorkerConfig(interval=0.2))
+    worker = standard_worker(
+        stage.world.sessions, config=WorkerConfig(interval=0.2), allow_loopback=True
+    )
     worker.start()
     try:
         approved_at = time.monotonic()
@@ -167,15 +169,24 @@ def test_negative_list_quarantines_and_contacts(stage: Stage) -> None:
     assert a.post("/v1/negative-list", json=benign).status_code == 201
     assert platform.post("/v1/negative-list", json=benign).status_code == 403
     own = {"url": "https://cdn.photoshare.example/own.jpg", "reason": "our licensed photo"}
-    assert platform.post("/v1/negative-list", json=own).status_code == 201
+    assert platform.post("/v1/negative-list", json=own).status_code == 403, "not verified yet"
+    admin = stage.api.admin
+    assert admin.post(f"/v1/contacts/{contact['contact_id']}/verify").json()["verified"]
+    mine = platform.post("/v1/negative-list", json=own).json()
+    assert mine["verified"] is False, "a platform's entry waits for an admin"
     value = "f0e1d2c3b4a5968778695a4b3c2d1e0f" * 2
     by_hash = {"signal": "pdq", "value": value, "reason": "generic"}
     assert platform.post("/v1/negative-list", json=by_hash).status_code == 201
     assert a.post("/v1/negative-list", json={**by_hash, "value": "zz"}).status_code == 422
     assert a.post("/v1/negative-list", json={**benign, **by_hash}).status_code == 422
-    assert stage.api.admin.post("/v1/negative-list", json=benign).status_code == 403
-    listed = a.get("/v1/negative-list").json()
-    assert [e["reason"] for e in listed] == ["generic", "our licensed photo", "press photo"]
+    assert admin.post("/v1/negative-list", json=benign).json()["verified"] is True
+    assert [e["reason"] for e in a.get("/v1/negative-list").json()] == ["press photo"]
+    assert b.get("/v1/negative-list").json() == []
+    listed = platform.get("/v1/negative-list").json()
+    assert [e["reason"] for e in listed] == ["generic", "our licensed photo"]
+    assert len(admin.get("/v1/negative-list").json()) == 4
+    assert b.delete(f"/v1/negative-list/{mine['entry_id']}").status_code == 404
+    assert platform.delete(f"/v1/negative-list/{mine['entry_id']}").status_code == 204
     assert a.get("/v1/quarantines").json() == []
     fingerprint = str(stage.world.records[0].id)
     assert a.post(f"/v1/quarantines/{fingerprint}/release").status_code == 404

@@ -130,7 +130,9 @@ def test_not_blocked_feedback_stops_auto_approval(sessions: sessionmaker[Session
         )
         earlier = world.match(session, world.records[0])
         session.flush()
-        session.get_one(m.MatchEvent, earlier.match_id).feedback = "not_blocked"
+        event = session.get_one(m.MatchEvent, earlier.match_id)
+        event.source, event.organisation_id = "platform", world.platform_id
+        event.feedback, event.feedback_at = "not_blocked", T0
     with sessions.begin() as session:
         match = world.match(session, world.records[0])
         record_sighting(session, match=match, url=URL, page_url=PAGE, source="crawler", now=T0)
@@ -252,7 +254,7 @@ def test_negative_list_suppresses_by_url_and_by_hash(sessions: sessionmaker[Sess
         ids = by_url.id, by_hash.id, kept.id
     with sessions() as session:
         rows = [session.get_one(Sighting, i) for i in ids]
-        assert [r.suppressed_by is not None for r in rows] == [True, True, False]
+        assert [r.suppressed_by for r in rows] == [None, None, None], "only the NGO's own"
         assert [n.sighting_id for n in _notices(session)] == [ids[2]]
 
 
@@ -262,7 +264,7 @@ def test_negative_entry_cancels_open_notices(sessions: sessionmaker[Session]) ->
         match = world.match(session, world.records[0])
         record_sighting(session, match=match, url=URL, page_url=None, source="crawler", now=T0)
     with sessions.begin() as session:
-        safety.add_negative(
+        entry = safety.add_negative(
             session,
             url=URL.split("#")[0],
             reason="the platform's own licensed photo",
@@ -272,8 +274,14 @@ def test_negative_entry_cancels_open_notices(sessions: sessionmaker[Session]) ->
         )
     with sessions() as session:
         [notice] = _notices(session)
+        assert notice.status == "draft", "a platform's entry waits for an admin's review"
+    with sessions.begin() as session:
+        safety.verify_negative(session, entry.id, actor="key:admin", now=T0)
+    with sessions() as session:
+        [notice] = _notices(session)
         assert notice.status == "cancelled"
         assert "negative list" in (_last_reason(session, notice) or "")
+        assert session.get_one(Sighting, notice.sighting_id).suppressed_by == entry.id
 
 
 def _last_reason(session: Session, notice: Notice) -> str | None:

@@ -1,18 +1,20 @@
-"""Refuse to connect to any address that is not public: the crawler's SSRF guard.
+"""Refuse to connect to any address that is not public: the SSRF guard of all outbound HTTP.
 
 A hostile page can link to ``http://169.254.169.254/`` (cloud credentials), to
 ``http://10.0.0.5/admin``, or to a name that resolves there, or redirect to
-one. The check therefore runs where the connection is made, after DNS: the
-crawler's httpx transport uses :class:`GuardedBackend` as its network
-backend, which resolves the host, refuses it if *any* address is private,
-loopback, link-local, a cloud metadata address, multicast, reserved or
-otherwise not global, and then connects to the address it checked (so a
+one; an NGO could register such a webhook. The check therefore runs where the
+connection is made, after DNS: every httpx transport of Empreinte uses
+:class:`GuardedBackend` (asynchronous: the crawler) or
+:class:`SyncGuardedBackend` (synchronous: webhooks and re-checks) as its
+network backend, which resolves the host, refuses it if *any* address is
+private, loopback, link-local, a cloud metadata address, multicast, reserved
+or otherwise not global, and then connects to the address it checked (so a
 second lookup cannot swap it: no DNS rebinding). The URL keeps its host
 name, so TLS still verifies the certificate against it and sends SNI.
 
-httpx never follows redirects for the crawler: every hop is a new frontier
-entry, so every hop is checked here. Proxies from the environment are
-ignored (``trust_env=False``); a proxy would hide the real destination.
+Every connection goes through the backend, so every redirect hop is checked
+too. Proxies from the environment are ignored (``trust_env=False``); a proxy
+would hide the real destination.
 
 ``allow_loopback=True`` (tests and the demo) permits 127.0.0.0/8 and nothing
 else: not ``::1``, not IPv4-mapped forms, not private ranges.
@@ -31,7 +33,7 @@ from typing import Any, Final
 import httpcore
 import httpx
 
-from empreinte.crawler.errors import BlockedAddress
+from empreinte.errors import BlockedAddress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -46,7 +48,7 @@ _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 
 
 def refusal(ip: IPAddress, *, allow_loopback: bool = False) -> str | None:
-    """Say why the crawler must not connect to ``ip``, or return None when it may."""
+    """Say why Empreinte must not connect to ``ip``, or return None when it may."""
     if ip in METADATA:
         return "a cloud metadata address"
     if isinstance(ip, ipaddress.IPv6Address):
@@ -85,6 +87,12 @@ async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
     )
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Resolve with the system's resolver, synchronously."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -145,7 +153,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddress("the crawler never connects to Unix sockets")
+        raise BlockedAddress("Empreinte never connects to Unix sockets")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -208,6 +216,74 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         super().__init__(trust_env=False, limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
+
+
+SyncResolver = Callable[[str, int], list[str]]
+
+
+class SyncGuardedBackend(httpcore.NetworkBackend):
+    """The synchronous twin of :class:`GuardedBackend`, for webhooks and re-checks."""
+
+    def __init__(
+        self,
+        *,
+        allow_loopback: bool = False,
+        resolver: SyncResolver | None = None,
+        inner: httpcore.NetworkBackend | None = None,
+    ) -> None:
+        self.allow_loopback = allow_loopback
+        self._resolve = resolver or resolve
+        self._inner = inner or httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            found = self._resolve(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = check_addresses(host, found, allow_loopback=self.allow_loopback)
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"cannot connect to {host}")
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise BlockedAddress("Empreinte never connects to Unix sockets")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class SyncGuardedTransport(httpx.HTTPTransport):
+    """httpx's synchronous transport with its pool built on :class:`SyncGuardedBackend`."""
+
+    def __init__(
+        self, backend: SyncGuardedBackend, limits: httpx.Limits, *, verify: bool = True
+    ) -> None:
+        super().__init__(trust_env=False, limits=limits, verify=verify)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
