@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import threading
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.store import models as m
@@ -69,10 +69,18 @@ def erase_withdrawn(session: Session, now: dt.datetime, grace: dt.timedelta) -> 
     return erased
 
 
-def compact_files(session: Session) -> None:
-    """Truncate SQLite's write-ahead log, so erased pages leave no copy behind."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+def compact_files(engine: Engine) -> None:
+    """Truncate SQLite's write-ahead log, so erased pages leave no copy behind.
+
+    It runs outside any transaction, on the raw connection (in autocommit mode).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    connection = engine.raw_connection()
+    try:
+        connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
 
 
 class Eraser:
@@ -96,7 +104,8 @@ class Eraser:
             erased = erase_withdrawn(session, now or m.utcnow(), self.grace)
         if erased:
             with self.sessions() as session:
-                compact_files(session)
+                bind = session.get_bind()
+            compact_files(bind if isinstance(bind, Engine) else bind.engine)
             log.info("erased %d withdrawn hash values", erased)
         return erased
 

@@ -90,7 +90,7 @@ def test_new_user_journey(api: Api) -> None:
         headers={"content-type": "application/json"},
     )
     assert attached.status_code == 200, attached.text
-    assert attached.json() == {"accepted": 2, "already_present": 0, "refused": []}
+    assert attached.json() == {"accepted": 2, "already_present": 0, "refused": [], "reassigned": []}
 
     repost = encode(Image.open(io.BytesIO(images[0])).resize((480, 360)), "JPEG", quality=60)
     found = platform.post("/v1/match", files={"file": ("upload.jpg", repost, "image/jpeg")})
@@ -183,7 +183,12 @@ def test_fingerprint_file_refusals_are_per_record(sqlite_api: Api) -> None:
         f"/v1/cases/{case['case_id']}/fingerprints",
         files={"file": ("fp.json", text.encode(), "application/json")},
     )
-    assert multipart.json() == {"accepted": 1, "already_present": 1, "refused": []}
+    assert multipart.json() == {
+        "accepted": 1,
+        "already_present": 1,
+        "refused": [],
+        "reassigned": [],
+    }
 
 
 def test_hostile_requests_get_clear_4xx(sqlite_api: Api) -> None:

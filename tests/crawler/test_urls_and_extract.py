@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from empreinte.crawler import urls
@@ -116,15 +114,13 @@ def test_links_are_filtered_by_scope_depth_and_traps() -> None:
     assert dropped["max_depth"] == 4
 
 
-def test_a_page_of_100000_links_is_capped_quickly() -> None:
+def test_a_page_of_100000_links_is_capped() -> None:
     body = "".join(f"<a href=/p/{i}>{i}</a>" for i in range(100_000)).encode()
     entry = Entry(1, 1, "http://e.org/", Kind.PAGE, 0, 0, None, 1)
     plan = Plan(1, None, CrawlLimits(max_links_per_page=1000), Scope(("e.org",)))
-    started = time.perf_counter()
     links, dropped = links_of(body, "text/html", entry, plan)
     assert len(links) == 1000
     assert dropped["links_per_page"] == 1
-    assert time.perf_counter() - started < 5
 
 
 def test_charset_is_honoured() -> None:

@@ -182,9 +182,7 @@ def withdraw(world: World) -> None:
 def channels(
     mail_port: int | None = None, *, timeout: float = 5.0, verify: bool = True
 ) -> tuple[dict[str, Channel], httpx.Client]:
-    client = sync_client(
-        user_agent="tests", allow_loopback=True, timeout=timeout, verify=verify
-    )
+    client = sync_client(user_agent="tests", allow_loopback=True, timeout=timeout, verify=verify)
     found: dict[str, Channel] = {"webhook": WebhookChannel(client)}
     if mail_port is not None:
         server = SmtpServer("127.0.0.1", mail_port, "notices@empreinte.example", timeout=timeout)

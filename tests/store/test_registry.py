@@ -71,11 +71,13 @@ def test_duplicate_hashes_are_stored_once_and_linked(sessions: sessionmaker[Sess
         second, _ = _case(session, "Child Focus")
         registry.attach_fingerprints(session, first, [record])
         again = registry.attach_fingerprints(session, first, [record])
-        registry.attach_fingerprints(session, second, [record, twin])
+        other = registry.attach_fingerprints(session, second, [record, twin])
         assert again.already_present == 1
+        [moved] = other.reassigned
+        assert moved.record_id == str(record.id) != moved.fingerprint_id
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(m.Hash)) == 3
-        assert session.scalar(select(func.count()).select_from(m.Fingerprint)) == 2
+        assert session.scalar(select(func.count()).select_from(m.Fingerprint)) == 3
         assert session.scalar(select(func.count()).select_from(m.CaseFingerprint)) == 3
         adds = session.scalars(select(m.Change.op)).all()
         assert adds == ["add"] * 3
