@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +10,6 @@ from typing import Any, Final
 import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte import __version__
 from empreinte.api import problems
@@ -39,19 +37,9 @@ from empreinte.api.routes import (
     victims,
 )
 from empreinte.api.schemas import MatchRequest
-from empreinte.api.state import AppState, KeyCache, Metrics
-from empreinte.crawler.background import CrawlerThread
-from empreinte.detection.budget import DecodeBudget
-from empreinte.hashing.decode import Limits
+from empreinte.api.state import AppState, KeyCache, Metrics, Services
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
-from empreinte.notices.channels import SmtpServer
-from empreinte.notices.worker import Worker, WorkerConfig, standard_worker
-from empreinte.settings import Settings
-from empreinte.store import migrate
 from empreinte.store.audit import AuditQueue
-from empreinte.store.db import make_engine, make_sessionmaker
-from empreinte.store.erase import Eraser
-from empreinte.store.follow import Follower
 
 DESCRIPTION = """\
 Empreinte finds re-posted intimate images and gets them taken down.
@@ -65,59 +53,33 @@ Authenticate with `Authorization: Bearer <key>`. Errors are RFC 9457
 """
 
 
-def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> FastAPI:
-    """Return the app for ``settings``; the database and index open when it starts."""
-    settings = settings or Settings()
+def create_app(runtime: Services) -> FastAPI:
+    """Return the app over ``runtime`` (see :class:`empreinte.runtime.Runtime`).
+
+    The runtime starts with the app and stops with it: the database and the
+    index open when the app starts, not when it is built.
+    """
+    settings = runtime.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        if upgrade:
-            migrate.upgrade(settings.url)
-        engine = make_engine(settings.url)
-        sessions = make_sessionmaker(engine)
-        decoding = decode_budget(settings)
-        follower = Follower(
-            sessions,
-            settings.snapshot_dir,
-            interval=settings.follow_interval,
-            snapshot_every=settings.snapshot_every,
-        )
+        runtime.start()
         app.state.empreinte = AppState(
             settings=settings,
-            engine=engine,
-            sessions=sessions,
-            follower=follower,
+            engine=runtime.engine,
+            sessions=runtime.sessions,
+            follower=runtime.follower,
             rate=TokenBucket(settings.rate_per_key, settings.rate_burst),
             metrics=metrics,
-            audit=AuditQueue(sessions),
+            audit=AuditQueue(runtime.sessions),
             keys=KeyCache(),
-            decoding=decoding,
+            decoding=runtime.decoding,
         )
-        follower.start()
-        worker = notice_worker(settings, sessions, decoding) if settings.workers else None
-        crawling = CrawlerThread(sessions, follower, settings) if settings.workers else None
-        eraser = (
-            Eraser(
-                sessions,
-                grace=dt.timedelta(hours=settings.erase_after_hours),
-                every=settings.purge_every,
-            )
-            if settings.workers
-            else None
-        )
-        for running in (worker, crawling, eraser):
-            if running is not None:
-                running.start()
         try:
             yield
         finally:
-            for running in (eraser, crawling, worker):
-                if running is not None:
-                    running.stop()
             app.state.empreinte.audit.close()
-            follower.stop()
-            engine.dispose()
+            runtime.stop()
 
     metrics = Metrics()
     app = FastAPI(
@@ -136,17 +98,6 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
     return app
 
 
-def decode_budget(settings: Settings) -> DecodeBudget:
-    """Return the one decoding budget of a process, as ``settings`` give it."""
-    limits = Limits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
-    return DecodeBudget(
-        limits,
-        memory=settings.decode_memory,
-        concurrency=settings.decode_concurrency,
-        wait=settings.decode_wait,
-    )
-
-
 def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn.Config:
     """Return uvicorn's configuration for ``app``: the one used by ``serve`` and the tests.
 
@@ -155,34 +106,6 @@ def server_config(app: FastAPI, host: str, port: int, **options: Any) -> uvicorn
     """
     return uvicorn.Config(
         app, host=host, port=port, proxy_headers=False, log_config=None, **options
-    )
-
-
-def notice_worker(
-    settings: Settings, sessions: sessionmaker[Session], decoding: DecodeBudget | None = None
-) -> Worker:
-    """Return the notice worker (delivery, re-checks) configured by ``settings``."""
-    smtp = None
-    if settings.smtp_host:
-        smtp = SmtpServer(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_sender,
-            settings.smtp_starttls,
-            settings.smtp_username,
-            settings.smtp_password,
-        )
-    config = WorkerConfig(
-        interval=settings.notices_interval,
-        recheck_every=dt.timedelta(hours=settings.recheck_hours),
-        escalate_after=settings.escalate_after,
-    )
-    return standard_worker(
-        sessions,
-        smtp=smtp,
-        config=config,
-        allow_loopback=settings.allow_loopback,
-        decoding=decoding or decode_budget(settings),
     )
 
 

@@ -15,13 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from empreinte.crawler.errors import InvalidSeed
 from empreinte.detection.budget import DecoderBusy
 from empreinte.errors import (
     EmpreinteError,
     FingerprintFileError,
     ImageError,
     ImageTooLarge,
+    InvalidSeed,
     SignalError,
 )
 from empreinte.notices.errors import InvalidAddress

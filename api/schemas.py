@@ -89,7 +89,7 @@ class MatchPublic(BaseModel):
     match_id: str
     fingerprint_id: str
     signal: str
-    distance: int
+    distance: int | None = Field(description="Bits apart, for a hash signal; null for orb")
     confidence: float
     query: int = Field(description="Position of the matching value in the request (0 for uploads)")
     box: list[int] | None = Field(
@@ -110,7 +110,8 @@ class MatchEventPublic(BaseModel):
     source: str
     fingerprint_id: str
     signal: str
-    distance: int
+    distance: int | None
+    inliers: int | None
     confidence: float
     feedback: str | None
     created_at: dt.datetime
@@ -161,7 +162,8 @@ class NoticePublic(BaseModel):
     page_url: str | None
     host: str
     signal: str
-    distance: int
+    distance: int | None
+    inliers: int | None
     confidence: float
     box: list[int] | None
     first_seen: dt.datetime

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Engine
@@ -76,6 +77,20 @@ class KeyCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class Services(Protocol):
+    """What the app runs on: the process's runtime (:class:`empreinte.runtime.Runtime`)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    follower: Follower
+    decoding: DecodeBudget
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass

@@ -22,7 +22,7 @@ connects on its own. Empreinte needs instead
 
 Scrapy could be bent to each of these, but every one replaces one of its core
 components; a few hundred lines of asyncio are simpler to read and to trust.
-The entry points are :func:`empreinte.crawler.service.create_crawl`,
-:func:`empreinte.crawler.service.progress`, :func:`empreinte.crawler.worker.run`
+The entry points are :func:`empreinte.crawls.service.create_crawl`,
+:func:`empreinte.crawls.service.progress`, :func:`empreinte.crawler.worker.run`
 and :func:`empreinte.crawler.cli.crawl_command`.
 """

@@ -12,14 +12,15 @@ import signal
 import sys
 import uuid
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-from empreinte.crawler import service, worker
-from empreinte.crawler.errors import InvalidSeed
+from sqlalchemy.orm import Session, sessionmaker
+
+from empreinte.crawler import worker
 from empreinte.crawler.pipeline import OnMatch
+from empreinte.crawls import service
+from empreinte.errors import InvalidSeed
 from empreinte.settings import Settings
-from empreinte.store import migrate
-from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.follow import Follower
 from empreinte.store.registry import NotFound
 
@@ -28,27 +29,33 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
 
+class Runtime(Protocol):
+    """What a crawl runs on: the process's :class:`empreinte.runtime.Runtime`, started."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    follower: Follower
+
+
 def crawl_command(
+    runtime: Runtime,
     urls: Sequence[str],
     depth: int = 2,
     max_pages: int = 1000,
     *,
-    settings: Settings | None = None,
     organisation_id: int | None = None,
     scope: Sequence[str] | None = None,
     resume: int | None = None,
-    allow_loopback: bool = False,
     on_match: OnMatch | None = None,
     hashers: int | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """Run a crawl to its end in this process; return 0 when done, 2 for bad input, 3 if stopped."""
-    settings = settings or Settings()
+    """Run a crawl to its end in this process; return 0 when done, 2 for bad input, 3 if stopped.
+
+    Loopback is reachable only when ``runtime.settings.allow_loopback`` says so.
+    """
     stream = out or sys.stdout
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.url)
-    engine = make_engine(settings.url)
-    sessions = make_sessionmaker(engine)
+    sessions = runtime.sessions
     try:
         with sessions.begin() as session:
             if resume is not None:
@@ -60,20 +67,17 @@ def crawl_command(
                 crawl_id = crawl.id
     except (InvalidSeed, NotFound) as exc:
         print(f"empreinte: {exc}", file=sys.stderr)
-        engine.dispose()
         return EXIT_USAGE
-    follower = Follower(sessions, settings.snapshot_dir, interval=settings.follow_interval)
-    follower.start()
-    follower.ready.wait()
+    runtime.follower.ready.wait()
     line = _Line(stream)
-    try:
-        options = {"allow_loopback": allow_loopback, "on_match": on_match, "hashers": hashers}
-        asyncio.run(_crawl(sessions, follower, crawl_id, options, line))
-        with sessions() as session:
-            final = service.progress(session, crawl_id)
-    finally:
-        follower.stop(snapshot=False)
-        engine.dispose()
+    options = {
+        "allow_loopback": runtime.settings.allow_loopback,
+        "on_match": on_match,
+        "hashers": hashers,
+    }
+    asyncio.run(_crawl(sessions, runtime.follower, crawl_id, options, line))
+    with sessions() as session:
+        final = service.progress(session, crawl_id)
     line.close()
     print_summary(final, stream)
     return EXIT_OK if final["status"] == "done" else EXIT_PARTIAL

@@ -22,12 +22,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from empreinte.crawler import frontier, pipeline
+from empreinte.crawler import pipeline
 from empreinte.crawler.errors import Skip
-from empreinte.crawler.frontier import Closing
-from empreinte.crawler.item import Item, Link
-from empreinte.crawler.models import EntryState
+from empreinte.crawler.item import Item
+from empreinte.crawls import frontier
+from empreinte.crawls.frontier import Closing
+from empreinte.crawls.jobs import Link
 from empreinte.index.live import LiveIndex
+from empreinte.store.models.crawls import EntryState
 
 log = logging.getLogger(__name__)
 

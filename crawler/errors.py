@@ -5,13 +5,13 @@
     EmpreinteError
     ├── Skip              a step drops the current URL (``reason`` names the case);
     │                     with ``retry_after`` the frontier tries it again later
-    ├── BlockedAddress    the SSRF guard refused an address (raised by the transport)
-    └── InvalidSeed       a seed is not an http(s) URL the crawler may fetch
+    ├── BlockedAddress    the SSRF guard refused an address (empreinte.errors)
+    └── InvalidSeed       a seed is not an http(s) URL the crawler may fetch (empreinte.errors)
 """
 
 from __future__ import annotations
 
-from empreinte.errors import BlockedAddress, EmpreinteError
+from empreinte.errors import BlockedAddress, EmpreinteError, InvalidSeed
 
 __all__ = ["BlockedAddress", "InvalidSeed", "Skip"]
 
@@ -30,7 +30,3 @@ class Skip(EmpreinteError):
         self.reason = reason
         self.detail = detail
         self.retry_after = retry_after
-
-
-class InvalidSeed(EmpreinteError):
-    """A seed URL cannot be crawled (not http or https, or malformed)."""

@@ -22,10 +22,11 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urljoin
 
-from empreinte.crawler import urls
 from empreinte.crawler.errors import Skip
-from empreinte.crawler.item import Entry, Item, Link, Plan
-from empreinte.crawler.models import Kind
+from empreinte.crawler.item import Item
+from empreinte.crawls.jobs import Entry, Link, Plan
+from empreinte.net import urls
+from empreinte.store.models.crawls import Kind
 
 if TYPE_CHECKING:
     from empreinte.crawler.context import Context

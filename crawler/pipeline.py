@@ -31,12 +31,12 @@ from sqlalchemy.orm import Session
 from empreinte.crawler.errors import Skip
 from empreinte.crawler.hasher import BrokenProcessPool
 from empreinte.crawler.item import Item
-from empreinte.crawler.models import SeenImage
 from empreinte.detection.service import ImageQuery, Match, match_image
 from empreinte.errors import ImageError, ImageTooLarge
 from empreinte.hashing.decode import Limits
 from empreinte.index.live import LiveIndex
 from empreinte.store import models as m
+from empreinte.store.models.crawls import SeenImage
 
 if TYPE_CHECKING:
     from empreinte.crawler.context import Context

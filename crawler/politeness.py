@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from empreinte.crawler import urls
+from empreinte.net import urls
 
 if TYPE_CHECKING:
     from empreinte.crawler.context import Context

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Final
 import httpx
 from protego import Protego
 
-from empreinte.crawler import fetch, urls
+from empreinte.crawler import fetch
 from empreinte.crawler.errors import Skip
 from empreinte.crawler.item import Response
-from empreinte.crawler.limits import CrawlLimits
+from empreinte.crawls.limits import CrawlLimits
+from empreinte.net import urls
 
 if TYPE_CHECKING:
     from empreinte.crawler.context import Context

@@ -25,13 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.crawler import commit, engine, frontier, pipeline, service
+from empreinte.crawler import commit, engine, pipeline
 from empreinte.crawler.context import CONTACT_URL, Context, open_context
-from empreinte.crawler.item import Entry, Item, Plan
-from empreinte.crawler.limits import CrawlLimits, Scope
-from empreinte.crawler.models import Crawl, CrawlStatus
+from empreinte.crawler.item import Item
+from empreinte.crawls import frontier, service
+from empreinte.crawls.jobs import Entry, Plan
+from empreinte.crawls.limits import CrawlLimits, Scope
 from empreinte.index.live import LiveIndex
 from empreinte.net.guard import Resolver
+from empreinte.store.models.crawls import Crawl, CrawlStatus
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from empreinte.hashing.decode import Limits, decode
-from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
 from empreinte.hashing.robust.matcher import QueryFeatures, query_features
 from empreinte.hashing.robust.regions import Box, propose
@@ -36,15 +35,8 @@ from empreinte.store import models as m
 from empreinte.store.registry import fingerprints_of_hashes
 
 DEFAULT_THRESHOLDS: Final[Mapping[SignalType, int]] = {
-    SignalType.PDQ: 31,
-    SignalType.PHASH: 6,
-    SignalType.DHASH: 6,
-    SignalType.WHASH: 6,
-    SignalType.SHA256: 0,
-    SignalType.MD5: 0,
+    kind: kind.spec.radius for kind in SignalType if kind.hashed
 }
-REGION_PDQ_THRESHOLD: Final = 24
-"""Regions are many guesses per query: their PDQ must be closer than the whole image's."""
 MIN_REGION_QUALITY: Final = 50
 
 
@@ -80,34 +72,24 @@ class Match:
     match_id: str
     fingerprint_id: str
     signal: str
-    distance: int
+    distance: int | None
+    """Bits apart, for a hash signal; None for local features, whose evidence is ``inliers``."""
     confidence: float
     query: int
     box: Box | None = None
     inliers: int | None = None
+    """Geometrically verified feature matches, for local features; None for hashes."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Evidence:
     hash_id: int
     signal: str
-    distance: int
+    distance: int | None
     confidence: float
     query: int
     box: Box | None
     inliers: int | None = None
-
-
-def confidence(signal: SignalType, distance: int) -> float:
-    """Map a distance to a score in [0, 1]: 1 for identical, about 0.5 at PDQ's threshold.
-
-    Exact digests score 1. For perceptual hashes the score falls linearly with
-    the share of differing bits, reaching 0 at a quarter of the bits, where
-    unrelated images start to appear.
-    """
-    if not signal.perceptual:
-        return 1.0
-    return round(max(0.0, 1.0 - distance / (signal.nbits / 4)), 4)
 
 
 def prepare_image(data: bytes, limits: Limits, *, dihedral: bool = True) -> ImageQuery:
@@ -162,8 +144,8 @@ def match_image(
         evidence.append(
             _Evidence(
                 hash_id=int(found.fingerprint_id),
-                signal=FEATURES_TYPE,
-                distance=0,
+                signal=SignalType.ORB,
+                distance=None,
                 confidence=found.confidence,
                 query=0,
                 box=found.box,
@@ -178,16 +160,17 @@ def _hash_evidence(
 ) -> list[_Evidence]:
     evidence = []
     for query in queries:
-        radius = thresholds.get(query.signal, DEFAULT_THRESHOLDS[query.signal])
+        spec = query.signal.spec
+        radius = thresholds.get(query.signal, spec.radius)
         if query.region:
-            radius = min(radius, REGION_PDQ_THRESHOLD)
+            radius = min(radius, spec.region_radius)
         for hit in live.search(query.signal, query.value, radius):
             evidence.append(
                 _Evidence(
                     hash_id=hit.hash_id,
                     signal=hit.signal.value,
                     distance=hit.distance,
-                    confidence=confidence(hit.signal, hit.distance),
+                    confidence=hit.signal.spec.confidence(hit.distance),
                     query=query.index,
                     box=query.box,
                 )
@@ -234,7 +217,8 @@ def _decide(
                 organisation_id=organisation_id,
                 fingerprint_id=match.fingerprint_id,
                 signal=match.signal,
-                distance=match.inliers if match.inliers is not None else match.distance,
+                distance=match.distance,
+                inliers=match.inliers,
                 confidence=match.confidence,
             )
         )

@@ -255,10 +255,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from empreinte.api.app import create_app, server_config
     from empreinte.logs import configure_logging
+    from empreinte.runtime import Runtime
 
     configure_logging()
-    settings = _settings(args)
-    uvicorn.Server(server_config(create_app(settings), args.host, args.port)).run()
+    app = create_app(Runtime(_settings(args)))
+    uvicorn.Server(server_config(app, args.host, args.port)).run()
     return EXIT_OK
 
 
@@ -300,14 +301,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_crawl(args: argparse.Namespace) -> int:
     from empreinte.crawler.cli import crawl_command
+    from empreinte.runtime import Runtime
 
-    return crawl_command(
-        args.urls,
-        args.depth,
-        args.max_pages,
-        settings=_settings(args),
-        allow_loopback=args.allow_loopback,
-    )
+    settings = _settings(args)
+    if args.allow_loopback:
+        settings = settings.model_copy(update={"allow_loopback": True})
+    with Runtime(settings, background=False) as runtime:
+        return crawl_command(runtime, args.urls, args.depth, args.max_pages)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -315,27 +315,14 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from empreinte.api.app import notice_worker
-    from empreinte.crawler.background import CrawlerThread
     from empreinte.logs import configure_logging
-    from empreinte.store.follow import Follower
+    from empreinte.runtime import Runtime
 
     configure_logging()
-    settings = _settings(args)
-    sessions = _open_sessions(args)
-    follower = Follower(sessions, settings.snapshot_dir, interval=settings.follow_interval)
-    follower.start()
-    notices = notice_worker(settings, sessions)
-    crawling = CrawlerThread(sessions, follower, settings, hashers=None)
-    notices.start()
-    crawling.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
+    with Runtime(_settings(args), hashers=None), contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    crawling.stop()
-    notices.stop()
-    follower.stop()
     return EXIT_OK
 
 

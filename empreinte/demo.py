@@ -27,9 +27,9 @@ from PIL import Image, ImageDraw, ImageOps
 from sqlalchemy import select
 
 from empreinte.hashing.fingerprint import fingerprint_bytes
+from empreinte.runtime import Runtime
 from empreinte.settings import Settings
-from empreinte.store import migrate, registry
-from empreinte.store.db import make_engine, make_sessionmaker
+from empreinte.store import registry
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -115,16 +115,18 @@ def demo_site(images: dict[str, bytes]) -> Iterator[str]:
 
 def run(data_dir: Path, out: TextIO) -> int:
     """Play the demo with its database in ``data_dir``; return how many re-posts were found."""
-    from empreinte.crawler.cli import crawl_command
-    from empreinte.notices.models import Notice, Sighting
-
     paths = sorted(SAMPLES.glob("*.jpg"))[:3]
+    settings = Settings(data_dir=data_dir, workers=False, allow_loopback=True)
+    with Runtime(settings, background=False) as runtime:
+        return _play(runtime, paths, out)
+
+
+def _play(runtime: Runtime, paths: list[Path], out: TextIO) -> int:
+    from empreinte.crawler.cli import crawl_command
+    from empreinte.store.models.notices import Notice, Sighting
+
     originals = [Image.open(p).convert("RGB") for p in paths]
-    settings = Settings(data_dir=data_dir, workers=False)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings.url)
-    engine = make_engine(settings.url)
-    sessions = make_sessionmaker(engine)
+    sessions = runtime.sessions
     records = [fingerprint_bytes(p.read_bytes()) for p in paths]
     names = {str(r.id): p.name for r, p in zip(records, paths, strict=True)}
     print(f"1. The victim fingerprints {len(records)} photos on their computer.", file=out)
@@ -143,12 +145,11 @@ def run(data_dir: Path, out: TextIO) -> int:
             f"3. A demo site at {base} serves {len(images)} images: re-posts and others.", file=out
         )
         print("4. The crawler walks the site:", file=out)
-        crawl_command([base + "/"], 2, 50, settings=settings, allow_loopback=True, out=out)
+        crawl_command(runtime, [base + "/"], 2, 50, out=out)
     with sessions() as session:
         rows = session.execute(
             select(Sighting, Notice).join(Notice, Notice.sighting_id == Sighting.id)
         ).all()
-    engine.dispose()
     print("5. What was found, and the notices drafted for the help line to approve:", file=out)
     for sighting, notice in sorted(rows, key=lambda r: r[0].url):
         where = sighting.url.split("/img/")[-1]

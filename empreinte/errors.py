@@ -19,7 +19,7 @@ edge of each room with ``raise ... from exc``::
     ├── FetchError                 a re-check could not fetch the URL
     ├── InvalidAddress             a URL, webhook, domain or e-mail address is unusable
     ├── BlockedAddress             the SSRF guard refuses a non-public address (net/guard.py)
-    ├── InvalidSeed                a crawl seed URL is unusable (crawler/errors.py)
+    ├── InvalidSeed                a crawl seed URL is unusable
     └── Skip                       a crawler step drops an item (crawler/errors.py)
 """
 
@@ -77,3 +77,7 @@ class InvalidAddress(EmpreinteError):
 
 class BlockedAddress(EmpreinteError):
     """A host is, or resolves to, an address Empreinte must not connect to."""
+
+
+class InvalidSeed(EmpreinteError):
+    """A seed URL cannot be crawled (not http or https, or malformed)."""

@@ -43,10 +43,6 @@ class Signal:
         return self.value.signal
 
 
-FEATURES_TYPE: Final = "orb"
-"""Wire name of the local-features signal (capped ORB descriptors, coarse positions)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """The record of one image: a random id, its shape, its hashes and its local features.

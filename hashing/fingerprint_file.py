@@ -27,7 +27,7 @@ from typing import Any, Final
 import jsonschema
 
 from empreinte.errors import FingerprintFileError, SignalError
-from empreinte.hashing.fingerprint import FEATURES_TYPE, Fingerprint, Signal
+from empreinte.hashing.fingerprint import Fingerprint, Signal
 from empreinte.hashing.robust.features import LocalFeatures
 from empreinte.hashing.signals import HashValue, SignalType
 
@@ -81,7 +81,9 @@ def record_to_json(record: Fingerprint) -> dict[str, Any]:
         {"type": str(s.type), "value": str(s.value), "quality": s.quality} for s in record.signals
     ]
     if record.features is not None:
-        signals.append({"type": FEATURES_TYPE, "value": record.features.to_text(), "quality": None})
+        signals.append(
+            {"type": SignalType.ORB, "value": record.features.to_text(), "quality": None}
+        )
     return {
         "id": str(record.id),
         "media_type": record.media_type,
@@ -205,9 +207,9 @@ def _record_from_json(raw: dict[str, Any]) -> Fingerprint:
     kinds: set[SignalType] = set()
     features = None
     for item in raw["signals"]:
-        if item["type"] == FEATURES_TYPE:
+        if item["type"] == SignalType.ORB:
             if features is not None:
-                raise SignalError(f"signal {FEATURES_TYPE} appears twice")
+                raise SignalError(f"signal {SignalType.ORB} appears twice")
             features = LocalFeatures.from_text(item["value"])
             continue
         value = HashValue.parse(item["type"], item["value"])

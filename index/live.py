@@ -25,7 +25,6 @@ from typing import Final
 import numpy as np
 
 from empreinte.errors import SignalError
-from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.robust.features import LocalFeatures
 from empreinte.hashing.robust.matcher import Match as RobustMatch
 from empreinte.hashing.robust.matcher import QueryFeatures
@@ -61,7 +60,7 @@ class Change:
         """Say why this change cannot be applied (a corrupt row), or return None."""
         if self.op not in ("add", "remove"):
             return f"unknown operation {self.op!r}"
-        if self.signal == FEATURES_TYPE:
+        if self.signal == SignalType.ORB:
             if self.op == "add" and not self.payload:
                 return "local features without their data"
             return None
@@ -146,7 +145,7 @@ class LiveIndex:
     def _apply_run(self, run: list[Change]) -> None:
         """Apply consecutive changes of one op and one signal together."""
         first = run[0]
-        if first.signal == FEATURES_TYPE:
+        if first.signal == SignalType.ORB:
             self._apply_features(run)
             return
         kind = SignalType(first.signal)
@@ -202,6 +201,8 @@ class LiveIndex:
         return self.robust.match_features(features, shape)
 
     def size(self, signal: SignalType) -> int:
+        if signal is SignalType.ORB:
+            return len(self.robust)
         index: HammingIndex | _ExactIndex | None = self._hamming.get(signal) or self._exact.get(
             signal
         )

@@ -13,8 +13,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from empreinte.notices import lifecycle
-from empreinte.notices.models import Notice, NoticeStatus
 from empreinte.store import models as m
+from empreinte.store.models.notices import Notice, NoticeStatus
 
 
 def notifiers(session: Session, fingerprint_id: str) -> list[int]:

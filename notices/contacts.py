@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from empreinte.net.guard import refusal, resolve
 from empreinte.net.urls import host_of, http_url, literal_address
 from empreinte.notices.errors import InvalidAddress
-from empreinte.notices.models import Contact, ContactRole, Delivery, DeliveryStatus
 from empreinte.store import models as m
+from empreinte.store.models.notices import Contact, ContactRole, Delivery, DeliveryStatus
 from empreinte.store.registry import Conflict, NotFound
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9-]{1,63}$")
@@ -241,7 +241,6 @@ __all__ = [
     "check_email",
     "check_webhook",
     "delete_contact",
-    "host_of",
     "list_contacts",
     "platform_covers",
     "recipients",

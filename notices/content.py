@@ -24,10 +24,9 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.signals import SignalType
-from empreinte.notices.models import Notice, Sighting
 from empreinte.store import models as m
+from empreinte.store.models.notices import Notice, Sighting
 
 FORMAT: Final = "empreinte-notice"
 VERSION: Final = 1
@@ -74,16 +73,6 @@ LEGAL_BASES: Final[list[dict[str, Any]]] = [
         },
     },
 ]
-
-_SIGNAL_NAMES: Final = {
-    "pdq": "PDQ",
-    "phash": "pHash",
-    "dhash": "dHash",
-    "whash": "wHash",
-    "sha256": "SHA-256",
-    "md5": "MD5",
-    FEATURES_TYPE: "ORB",
-}
 
 
 def new_reference(session: Session, now: dt.datetime) -> str:
@@ -132,7 +121,7 @@ def _evidence(sighting: Sighting) -> dict[str, Any]:
     box = sighting.box
     evidence: dict[str, Any] = {
         "signal": sighting.signal,
-        "signal_name": _SIGNAL_NAMES.get(sighting.signal, sighting.signal),
+        "signal_name": SignalType(sighting.signal).spec.display,
         "method": _method(sighting.signal),
         "distance": sighting.distance,
         "bits": None,
@@ -146,9 +135,7 @@ def _evidence(sighting: Sighting) -> dict[str, Any]:
 
 
 def _method(signal: str) -> str:
-    if signal == FEATURES_TYPE:
-        return "features"
-    return "perceptual" if SignalType(signal).perceptual else "exact"
+    return SignalType(signal).spec.kind.value
 
 
 def _statements(lang: str, evidence: dict[str, Any], notifier: str) -> dict[str, str]:

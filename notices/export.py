@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from empreinte.notices.content import iso
-from empreinte.notices.models import Contact, Delivery, Notice, NoticeCheck, Transition
 from empreinte.notices.render import Language, render
+from empreinte.store.models.notices import Contact, Delivery, Notice, NoticeCheck, Transition
 from empreinte.store.registry import utc
 
 

@@ -2,16 +2,13 @@
 
 The seam is :class:`Fetcher`, one method, **synchronous**: the worker runs in
 its own thread and handles one URL at a time, so a blocking call is simplest.
-The crawler's asynchronous fetcher plugs in through :class:`FromAsync`, which
-runs each fetch on the crawler's event loop and waits for it.
+:class:`HttpFetcher` fetches through the guarded client.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -77,33 +74,6 @@ class HttpFetcher:
             raise FetchError("too many redirects") from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"could not fetch: {type(exc).__name__}") from exc
-
-
-class FromAsync:
-    """Use an ``async def fetch(url)`` (the crawler's) as a :class:`Fetcher`."""
-
-    def __init__(
-        self,
-        fetch: Callable[[str], Awaitable[FetchResult]],
-        loop: asyncio.AbstractEventLoop,
-        *,
-        timeout: float = 120.0,
-    ) -> None:
-        self._fetch = fetch
-        self._loop = loop
-        self._timeout = timeout
-
-    def fetch(self, url: str) -> FetchResult:
-        future = asyncio.run_coroutine_threadsafe(_await(self._fetch(url)), self._loop)
-        try:
-            return future.result(self._timeout)
-        except FutureTimeout as exc:
-            future.cancel()
-            raise FetchError(f"fetching {url[:200]} took over {self._timeout} s") from exc
-
-
-async def _await(pending: Awaitable[FetchResult]) -> FetchResult:
-    return await pending
 
 
 Prepare = Callable[[bytes], ImageQuery]

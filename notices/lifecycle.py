@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from empreinte.notices.errors import InvalidTransition
-from empreinte.notices.models import (
+from empreinte.store.models.notices import (
     Delivery,
     DeliveryStatus,
     Notice,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from empreinte.notices import consent, contacts, lifecycle
 from empreinte.notices.errors import DeliveryError, DeliveryRejected
-from empreinte.notices.models import (
+from empreinte.store.models.notices import (
     Contact,
     Delivery,
     DeliveryStatus,

@@ -22,7 +22,7 @@ from empreinte.detection.budget import DecoderBusy
 from empreinte.notices import lifecycle, review
 from empreinte.notices.errors import FetchError
 from empreinte.notices.fetch import Fetcher, Prepare, still_matches
-from empreinte.notices.models import Notice, NoticeCheck, NoticeStatus, Sighting
+from empreinte.store.models.notices import Notice, NoticeCheck, NoticeStatus, Sighting
 
 CHECKED: Final = (
     NoticeStatus.SENT,

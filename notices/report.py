@@ -21,8 +21,8 @@ from typing import Any, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from empreinte.notices.models import Notice, NoticeStatus, Sighting, Transition
 from empreinte.store import models as m
+from empreinte.store.models.notices import Notice, NoticeStatus, Sighting, Transition
 from empreinte.store.registry import utc
 
 ACTIONS: Final = {

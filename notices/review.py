@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from empreinte.notices import consent, content, lifecycle, outbox, safety
 from empreinte.notices.errors import InvalidTransition
-from empreinte.notices.models import Contact, Delivery, Notice, NoticeStatus, Sighting
 from empreinte.store import models as m
+from empreinte.store.models.notices import Contact, Delivery, Notice, NoticeStatus, Sighting
 from empreinte.store.registry import Conflict, NotFound
 
 VERIFY_AFTER: Final = dt.timedelta(hours=1)

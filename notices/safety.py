@@ -28,9 +28,10 @@ from typing import Final
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from empreinte.hashing.signals import SignalType
+from empreinte.hashing.signals import SignalType, hamming
 from empreinte.notices import lifecycle
-from empreinte.notices.models import (
+from empreinte.store import models as m
+from empreinte.store.models.notices import (
     NegativeEntry,
     Notice,
     NoticePolicy,
@@ -38,17 +39,8 @@ from empreinte.notices.models import (
     Quarantine,
     Sighting,
 )
-from empreinte.store import models as m
 from empreinte.store.registry import Conflict, NotFound
 
-NEAR_EXACT: Final[dict[SignalType, int]] = {
-    SignalType.PDQ: 10,
-    SignalType.PHASH: 2,
-    SignalType.DHASH: 2,
-    SignalType.WHASH: 2,
-    SignalType.SHA256: 0,
-    SignalType.MD5: 0,
-}
 _HOLDABLE: Final = (NoticeStatus.DRAFT, NoticeStatus.APPROVED, NoticeStatus.REAPPEARED)
 
 
@@ -73,24 +65,28 @@ def policy(session: Session, organisation_id: int) -> NoticePolicy:
     return NoticePolicy(
         organisation_id=organisation_id,
         auto_approve=False,
-        auto_approve_pdq_max=NEAR_EXACT[SignalType.PDQ],
+        auto_approve_pdq_max=SignalType.PDQ.spec.near_exact,
         flood_urls=20,
         flood_window_hours=24,
     )
 
 
-def auto_approves(rule: NoticePolicy, signal: str, distance: int, trust: Reliability) -> bool:
+def auto_approves(
+    rule: NoticePolicy, signal: str, distance: int | None, trust: Reliability
+) -> bool:
     """Say whether ``rule`` approves a match without review: near-exact and never disputed.
 
     Only a PDQ (of the image or of a region of it) within the policy's radius, or
     an equal SHA-256 or MD5 digest, qualifies; local-feature matches always go to
     a reviewer.
     """
-    if not rule.auto_approve or trust.not_blocked:
+    kind = SignalType(signal)
+    if not rule.auto_approve or trust.not_blocked or not kind.spec.auto_approve:
         return False
-    if signal in (SignalType.SHA256.value, SignalType.MD5.value):
-        return distance == 0
-    return signal == SignalType.PDQ.value and distance <= rule.auto_approve_pdq_max
+    if distance is None:
+        return False
+    cap = rule.auto_approve_pdq_max if kind is SignalType.PDQ else kind.spec.near_exact
+    return distance <= cap
 
 
 def reliability(session: Session, fingerprint_id: str) -> Reliability:
@@ -175,15 +171,10 @@ def _in_force(notifier: int | None) -> ColumnElement[bool]:
 
 
 def _near(signal: str, value: bytes, values: Iterable[tuple[str, bytes]]) -> bool:
-    radius = NEAR_EXACT[SignalType(signal)]
+    radius = SignalType(signal).spec.near_exact
     return any(
-        s == signal and len(v) == len(value) and distance(v, value) <= radius for s, v in values
+        s == signal and len(v) == len(value) and hamming(v, value) <= radius for s, v in values
     )
-
-
-def distance(a: bytes, b: bytes) -> int:
-    """Return the Hamming distance of two equal-length values."""
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
 def add_negative(
@@ -381,9 +372,9 @@ def set_policy(
     flood_window_hours: int,
 ) -> NoticePolicy:
     """Store the NGO's policy; auto-approval can never go past the near-exact PDQ radius."""
-    if auto_approve_pdq_max > NEAR_EXACT[SignalType.PDQ]:
+    if auto_approve_pdq_max > SignalType.PDQ.spec.near_exact:
         raise Conflict(
-            f"auto-approval is for near-exact matches: PDQ at most {NEAR_EXACT[SignalType.PDQ]}"
+            f"auto-approval is for near-exact matches: PDQ at most {SignalType.PDQ.spec.near_exact}"
         )
     rule = session.get(NoticePolicy, organisation_id)
     if rule is None:

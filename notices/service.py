@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Final
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from empreinte.detection.service import Match
+from empreinte.net.urls import host_of, http_url
 from empreinte.notices import consent, content, lifecycle, review, safety
-from empreinte.notices.contacts import host_of
-from empreinte.notices.errors import InvalidAddress
-from empreinte.notices.models import Notice, NoticePolicy, NoticeStatus, Quarantine, Sighting
 from empreinte.store import models as m
+from empreinte.store.models.notices import Notice, NoticePolicy, NoticeStatus, Quarantine, Sighting
 from empreinte.store.registry import Conflict, utc
-
-MAX_URL: Final = 2048
 
 
 def record_sighting(
@@ -48,8 +43,8 @@ def record_sighting(
     :func:`match_queries` and :func:`match_image` leave it.
     """
     now = utc(now or m.utcnow()).astimezone(dt.UTC)
-    url = normalise(url)
-    page_url = normalise(page_url) if page_url else None
+    url = http_url(url)
+    page_url = http_url(page_url) if page_url else None
     session.flush()
     sighting = _upsert(session, match, url, page_url, source, box, now)
     urls = [url, page_url]
@@ -67,15 +62,6 @@ def record_sighting(
     for rule in rules:
         _notify(session, sighting, rule, quarantine, actor=source, now=now)
     return sighting
-
-
-def normalise(url: str) -> str:
-    """Return ``url`` without its fragment; raise :class:`InvalidAddress` if unusable."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or len(url) > MAX_URL:
-        raise InvalidAddress(f"not an http(s) URL of at most {MAX_URL} characters: {url[:200]!r}")
-    host_of(url)
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
 
 
 def _upsert(

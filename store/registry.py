@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from empreinte.errors import EmpreinteError
-from empreinte.hashing.fingerprint import FEATURES_TYPE, QUALITY_FLOOR
+from empreinte.hashing.fingerprint import QUALITY_FLOOR
 from empreinte.hashing.fingerprint import Fingerprint as FingerprintRecord
 from empreinte.hashing.signals import SignalType
 from empreinte.index.live import Change as IndexChange
@@ -193,7 +193,7 @@ def _insert_fingerprint(session: Session, record: FingerprintRecord) -> m.Finger
     if features is not None and len(features) >= MIN_FEATURES:
         blob = features.to_bytes()
         digest = hashlib.sha256(blob).digest()
-        hash_id = _get_or_create_hash(session, FEATURES_TYPE, digest)
+        hash_id = _get_or_create_hash(session, SignalType.ORB, digest)
         if session.get(m.LocalFeatureSet, hash_id) is None:
             session.add(m.LocalFeatureSet(hash_id=hash_id, data=blob))
         session.add(
@@ -308,7 +308,7 @@ def changes_since(
             m.LocalFeatureSet,
             and_(
                 m.LocalFeatureSet.hash_id == m.Change.hash_id,
-                m.Change.signal == FEATURES_TYPE,
+                m.Change.signal == SignalType.ORB,
                 m.Change.op == m.ChangeOp.ADD.value,
             ),
         )

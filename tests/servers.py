@@ -12,6 +12,7 @@ import httpx
 import uvicorn
 
 from empreinte.api.app import create_app, server_config
+from empreinte.runtime import Runtime
 from empreinte.settings import Settings
 
 
@@ -41,7 +42,7 @@ def running_api(settings: Settings) -> Iterator[str]:
     """Serve the app for ``settings`` on a free loopback port; yield its base URL when ready."""
     port = free_port()
     config = server_config(
-        create_app(settings), "127.0.0.1", port, log_level="warning", lifespan="on"
+        create_app(Runtime(settings)), "127.0.0.1", port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -212,6 +212,7 @@ def matches(
             fingerprint_id=e.fingerprint_id,
             signal=e.signal,
             distance=e.distance,
+            inliers=e.inliers,
             confidence=e.confidence,
             feedback=e.feedback,
             created_at=e.created_at,

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from empreinte.api.deps import AdminDep, NgoOrAdminDep, SessionDep, StateDep
 from empreinte.api.schemas import ContactCreate, ContactCreated, ContactPublic
 from empreinte.notices import contacts
-from empreinte.notices.models import Contact, ContactRole
 from empreinte.store import audit
 from empreinte.store import models as m
 from empreinte.store.keys import Principal
+from empreinte.store.models.notices import Contact, ContactRole
 from empreinte.store.registry import NotFound
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])

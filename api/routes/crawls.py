@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from empreinte.api.deps import NgoDep, SessionDep
-from empreinte.crawler import service
-from empreinte.crawler.models import Crawl
+from empreinte.crawls import service
 from empreinte.store import audit
+from empreinte.store.models.crawls import Crawl
 from empreinte.store.registry import NotFound
 
 router = APIRouter(prefix="/v1/crawls", tags=["crawls (NGO)"])

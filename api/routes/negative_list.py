@@ -17,12 +17,12 @@ from empreinte.api.problems import Problem
 from empreinte.api.schemas import NegativeCreate, NegativePublic
 from empreinte.errors import SignalError
 from empreinte.hashing.signals import HashValue, SignalType
+from empreinte.net.urls import http_url
 from empreinte.notices import contacts, safety
-from empreinte.notices.models import NegativeEntry
-from empreinte.notices.service import normalise
 from empreinte.store import audit
 from empreinte.store import models as m
 from empreinte.store.keys import Principal
+from empreinte.store.models.notices import NegativeEntry
 
 router = APIRouter(prefix="/v1/negative-list", tags=["negative list"])
 
@@ -79,7 +79,7 @@ def _target(body: NegativeCreate) -> tuple[str | None, SignalType | None, bytes 
     if (body.url is None) == (body.value is None):
         raise Problem(422, "Invalid request", "give either a url, or a signal and a value")
     if body.url is not None:
-        return normalise(body.url), None, None
+        return http_url(body.url), None, None
     try:
         parsed = HashValue.parse(body.signal or "", body.value or "")
     except SignalError as exc:

@@ -24,10 +24,10 @@ from empreinte.api.schemas import (
     ReliabilityPublic,
 )
 from empreinte.notices import export, review, safety
-from empreinte.notices.models import Notice, NoticeStatus, Sighting
 from empreinte.store import audit
 from empreinte.store import models as m
 from empreinte.store.keys import Principal
+from empreinte.store.models.notices import Notice, NoticeStatus, Sighting
 
 router = APIRouter(prefix="/v1/notices", tags=["notices"])
 
@@ -43,6 +43,7 @@ def _public(notice: Notice, sighting: Sighting) -> dict[str, Any]:
         "host": sighting.host,
         "signal": sighting.signal,
         "distance": sighting.distance,
+        "inliers": sighting.inliers,
         "confidence": sighting.confidence,
         "box": sighting.box,
         "first_seen": sighting.first_seen,

@@ -33,7 +33,6 @@ from empreinte.detection.service import (
 )
 from empreinte.detection.service import Query as HashQuery
 from empreinte.errors import SignalError
-from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.signals import HashValue, SignalType
 from empreinte.store import audit, registry
 from empreinte.store import models as m
@@ -218,7 +217,7 @@ def feed(
                 value=c.value.hex(),
             )
             for c in page
-            if c.signal != FEATURES_TYPE
+            if c.signal != SignalType.ORB
         ],
         checkpoint=checkpoint,
         more=more,

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from empreinte.api.deps import NgoDep, SessionDep
 from empreinte.api.schemas import QuarantinePublic
 from empreinte.notices import consent, safety
-from empreinte.notices.models import Quarantine
 from empreinte.store import audit
 from empreinte.store import models as m
+from empreinte.store.models.notices import Quarantine
 from empreinte.store.registry import NotFound
 
 router = APIRouter(prefix="/v1/quarantines", tags=["quarantines"])

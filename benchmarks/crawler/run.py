@@ -39,16 +39,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.common import stamp, table
 from benchmarks.crawler import site
-from empreinte.crawler import service, worker
+from empreinte.crawler import worker
 from empreinte.crawler.hasher import Hasher
-from empreinte.crawler.limits import CrawlLimits
+from empreinte.crawls import service
+from empreinte.crawls.limits import CrawlLimits
 from empreinte.detection.service import prepare_image
 from empreinte.hashing.decode import Limits
 from empreinte.hashing.fingerprint import Fingerprint, fingerprint_bytes
-from empreinte.notices.models import Sighting
 from empreinte.store import migrate, registry
 from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.follow import Follower
+from empreinte.store.models.notices import Sighting
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMITS = CrawlLimits(

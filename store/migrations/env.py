@@ -5,13 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import empreinte.crawler.models
-import empreinte.notices.models
 from empreinte.settings import Settings
 from empreinte.store.db import make_engine
-from empreinte.store.models import Base
+from empreinte.store.models import Base, crawls, notices
 
-_ROOMS_WITH_TABLES = (empreinte.crawler.models, empreinte.notices.models)
+_TABLE_MODULES = (crawls, notices)
+"""Imported for their tables: every table of Empreinte is declared in ``store/models/``."""
 
 config = context.config
 

@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.crawler import service, worker
-from empreinte.crawler.limits import CrawlLimits
+from empreinte.crawler import worker
+from empreinte.crawls import service
+from empreinte.crawls.limits import CrawlLimits
 from empreinte.detection.service import Match
 from empreinte.hashing.fingerprint import fingerprint_bytes
 from empreinte.index.live import LiveIndex

@@ -18,15 +18,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.crawler import fetch, service, worker
+from empreinte.crawler import fetch, worker
 from empreinte.crawler.cli import crawl_command
 from empreinte.crawler.hasher import BrokenProcessPool, Hasher
-from empreinte.crawler.limits import CrawlLimits
-from empreinte.crawler.models import EntryState, Frontier
+from empreinte.crawls import service
+from empreinte.crawls.limits import CrawlLimits
 from empreinte.hashing.decode import Limits
 from empreinte.index.live import LiveIndex
-from empreinte.notices.models import Sighting
+from empreinte.runtime import Runtime
 from empreinte.settings import Settings
+from empreinte.store.models.crawls import EntryState, Frontier
+from empreinte.store.models.notices import Sighting
 from tests.conftest import encode, photo
 from tests.crawler.conftest import FAST, Sightings, crawl, live_index, register, repost
 from tests.crawler.site import Answer, Site, html, image, text
@@ -194,13 +196,11 @@ def test_retry_after_forms() -> None:
 
 
 def test_crawl_command_prints_a_summary(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(data_dir=tmp_path, allow_loopback=True)
     site = _gallery_site({"a.jpg": encode(photo(3)), "b.jpg": b"\xff\xd8\xff broken"})
     out = io.StringIO()
-    with site.running():
-        code = crawl_command(
-            [site.base + "/"], 1, 10, settings=settings, allow_loopback=True, out=out
-        )
+    with site.running(), Runtime(settings, background=False) as runtime:
+        code = crawl_command(runtime, [site.base + "/"], 1, 10, out=out)
     assert code == 0
     text_out = out.getvalue()
     assert "Crawl 1 done: 1 pages, 1 images (1 hashed, 0 already seen), 0 matches." in text_out
@@ -258,6 +258,6 @@ def test_crawl_delay_from_robots_txt_spaces_requests(sessions: sessionmaker[Sess
 
 
 def test_crawl_command_refuses_bad_input(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
-    assert crawl_command(["ftp://example.org/"], settings=settings, out=io.StringIO()) == 2
-    assert crawl_command([], resume=99, settings=settings, out=io.StringIO()) == 2
+    with Runtime(Settings(data_dir=tmp_path), background=False) as runtime:
+        assert crawl_command(runtime, ["ftp://example.org/"], out=io.StringIO()) == 2
+        assert crawl_command(runtime, [], resume=99, out=io.StringIO()) == 2

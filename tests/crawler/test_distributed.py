@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.crawler import service
-from empreinte.crawler.models import EntryState, Frontier
+from empreinte.crawls import service
+from empreinte.store.models.crawls import EntryState, Frontier
 from tests.conftest import encode, photo
 from tests.crawler.conftest import FAST, migrated
 from tests.crawler.site import Answer, Site, html, image, text

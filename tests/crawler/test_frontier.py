@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.crawler import frontier, service
 from empreinte.crawler.commit import LeaseLost, commit
-from empreinte.crawler.item import Item, Link, Plan, Response
-from empreinte.crawler.limits import CrawlLimits, Scope
-from empreinte.crawler.models import Crawl, EntryState, Frontier, Kind
+from empreinte.crawler.item import Item, Response
+from empreinte.crawls import frontier, service
+from empreinte.crawls.jobs import Link, Plan
+from empreinte.crawls.limits import CrawlLimits, Scope
 from empreinte.index.live import LiveIndex
+from empreinte.store.models.crawls import Crawl, EntryState, Frontier, Kind
 
 
 def _crawl(sessions: sessionmaker[Session], pages: int = 10, **limits: int) -> int:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from empreinte.crawler.models import SeenImage
+from empreinte.store.models.crawls import SeenImage
 from tests.conftest import encode, photo, png_bomb
 from tests.crawler.conftest import (
     FAST,

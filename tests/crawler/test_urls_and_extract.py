@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from empreinte.crawler import urls
 from empreinte.crawler.extract import find, links_of, srcset
-from empreinte.crawler.item import Entry, Plan
-from empreinte.crawler.limits import CrawlLimits, Scope
-from empreinte.crawler.models import Kind
 from empreinte.crawler.sniff import image_type, is_html
+from empreinte.crawls.jobs import Entry, Plan
+from empreinte.crawls.limits import CrawlLimits, Scope
+from empreinte.net import urls
+from empreinte.store.models.crawls import Kind
 from tests.conftest import encode, photo
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from empreinte.errors import SignalError
-from empreinte.hashing.signals import HashValue, SignalType
+from empreinte.hashing.signals import SPECS, HashValue, SignalType
 
 PDQ_HEX = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
@@ -54,3 +54,19 @@ def test_degenerate_values_are_flagged() -> None:
     assert "entropy" in (HashValue.parse("pdq", low).entropy_problem() or "")
     assert HashValue.parse("pdq", PDQ_HEX).entropy_problem() is None
     assert HashValue.parse("sha256", "0" * 64).entropy_problem() is None
+
+
+def test_every_signal_has_one_spec() -> None:
+    assert set(SPECS) == set(SignalType)
+    for kind in SignalType:
+        spec = kind.spec
+        assert spec.display and spec.confidence(0) in (0.0, 1.0)
+        if kind.perceptual:
+            assert spec.confidence(spec.radius) == 0.5 and spec.region_radius <= spec.radius
+    assert SignalType.PDQ.spec.confidence(31) == 0.5
+    assert SignalType.ORB.spec.confidence(13) == 0.0 < SignalType.ORB.spec.confidence(14)
+
+
+def test_local_features_are_not_a_hash_value() -> None:
+    with pytest.raises(SignalError, match="local features"):
+        HashValue.parse("orb", "00" * 32)

@@ -24,12 +24,12 @@ from empreinte.hashing.signals import SignalType
 from empreinte.net.client import sync_client
 from empreinte.notices.channels import Channel, EmailChannel, SmtpServer, WebhookChannel
 from empreinte.notices.contacts import add_contact
-from empreinte.notices.models import ContactRole
 from empreinte.store import migrate, registry
 from empreinte.store import models as m
 from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.follow import Follower
 from empreinte.store.models import Base
+from empreinte.store.models.notices import ContactRole
 from tests.dbs import database_url, fresh_postgres
 from tests.store.conftest import flip_bits, random_record
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.hashing.signals import SignalType
 from empreinte.notices import export, review
-from empreinte.notices.models import Notice
 from empreinte.notices.render import LANGUAGES, render, subject
 from empreinte.notices.service import record_sighting
+from empreinte.store.models.notices import Notice
 from tests.notices.conftest import NGO_EMAIL, T0, World, make_world
 from tests.store.conftest import random_record
 

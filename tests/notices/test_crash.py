@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.notices import review
-from empreinte.notices.models import Delivery, Notice
 from empreinte.notices.service import record_sighting
 from empreinte.notices.worker import WorkerConfig, run_once
+from empreinte.store.models.notices import Delivery, Notice
 from tests.notices.conftest import T0, add_contacts, channels, make_world
 from tests.notices.servers import Received, Receiver, webhook
 from tests.notices.test_delivery import NoFetch

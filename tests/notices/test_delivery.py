@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from empreinte.notices import outbox, review
 from empreinte.notices.channels import verify
 from empreinte.notices.fetch import FetchResult
-from empreinte.notices.models import Delivery, Notice
 from empreinte.notices.service import record_sighting
 from empreinte.notices.worker import WorkerConfig, run_once
+from empreinte.store.models.notices import Delivery, Notice
 from tests.notices.conftest import T0, World, add_contacts, channels, make_world, withdraw
 from tests.notices.servers import Receiver, self_signed, smtp, webhook
 from tests.servers import free_port

@@ -22,9 +22,9 @@ from empreinte.hashing.decode import Limits
 from empreinte.hashing.fingerprint import fingerprint_bytes
 from empreinte.notices import report, review
 from empreinte.notices.fetch import HttpFetcher
-from empreinte.notices.models import Notice
 from empreinte.notices.service import record_sighting
 from empreinte.notices.worker import run_once
+from empreinte.store.models.notices import Notice
 from tests.conftest import encode, photo
 from tests.notices.conftest import T0, add_contacts, channels, make_world
 from tests.notices.servers import site, smtp, webhook

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,8 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.hashing.fingerprint import fingerprint_bytes
 from empreinte.notices import review
-from empreinte.notices.fetch import FetchResult, FromAsync, HttpFetcher
-from empreinte.notices.models import (
+from empreinte.notices.fetch import HttpFetcher
+from empreinte.notices.service import record_sighting
+from empreinte.notices.worker import WorkerConfig, run_once
+from empreinte.store.models.notices import (
     ContactRole,
     Delivery,
     Notice,
@@ -24,8 +24,6 @@ from empreinte.notices.models import (
     NoticeStatus,
     Transition,
 )
-from empreinte.notices.service import record_sighting
-from empreinte.notices.worker import WorkerConfig, run_once
 from tests.conftest import encode, photo
 from tests.notices.conftest import T0, World, add_contacts, channels, make_world
 from tests.notices.servers import Receiver, Site, site, webhook
@@ -163,26 +161,3 @@ def test_a_platform_removal_is_verified_and_reopened_if_false(scene: Scene) -> N
     with scene.world.sessions() as session:
         rounds = session.scalars(select(Delivery.round).order_by(Delivery.id)).all()
     assert list(rounds) == [0, 1]
-
-
-def test_an_async_fetcher_plugs_in_through_from_async() -> None:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    with site() as pages:
-        pages.pages["/i/abc.jpg"] = (200, "image/jpeg", IMAGE)
-
-        async def fetch(url: str) -> FetchResult:
-            async with httpx.AsyncClient() as client:
-                answer = await client.get(url)
-                return FetchResult(
-                    answer.status_code, answer.headers["content-type"], answer.content
-                )
-
-        fetcher = FromAsync(fetch, loop, timeout=10)
-        found = fetcher.fetch(f"http://127.0.0.1:{pages.port}/i/abc.jpg")
-        missing = fetcher.fetch(f"http://127.0.0.1:{pages.port}/nothing")
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    assert (found.status, found.content_type, found.body) == (200, "image/jpeg", IMAGE)
-    assert missing.status == 404

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.notices import report, review
 from empreinte.notices.fetch import HttpFetcher
-from empreinte.notices.models import Notice, NoticeStatus
 from empreinte.notices.service import record_sighting
 from empreinte.notices.worker import run_once
+from empreinte.store.models.notices import Notice, NoticeStatus
 from tests.notices.conftest import T0, World, add_contacts, channels, make_world
 from tests.notices.servers import Receiver, site, webhook
 

@@ -12,15 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from empreinte.hashing.signals import SignalType
 from empreinte.notices import consent, review, safety
 from empreinte.notices.errors import InvalidTransition
-from empreinte.notices.models import (
+from empreinte.notices.service import record_sighting
+from empreinte.store import models as m
+from empreinte.store.models.notices import (
     Delivery,
     Notice,
     NoticeStatus,
     Sighting,
     Transition,
 )
-from empreinte.notices.service import record_sighting
-from empreinte.store import models as m
 from empreinte.store.registry import Conflict
 from tests.notices.conftest import T0, add_contacts, make_world, withdraw
 from tests.store.conftest import random_record

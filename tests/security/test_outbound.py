@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from empreinte.logs import configure_logging
 from empreinte.notices import review
 from empreinte.notices.errors import FetchError
-from empreinte.notices.models import Contact, Delivery, Notice, NoticeCheck, NoticeStatus
 from empreinte.notices.service import record_sighting
 from empreinte.notices.worker import WorkerConfig, run_once, standard_worker
+from empreinte.store.models.notices import Contact, Delivery, Notice, NoticeCheck, NoticeStatus
 from tests.api.conftest import Api
 from tests.notices.conftest import T0, World, make_world
 from tests.notices.servers import webhook

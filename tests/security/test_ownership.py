@@ -9,10 +9,10 @@ from sqlalchemy import select
 from empreinte.detection.service import Match
 from empreinte.hashing.signals import SignalType
 from empreinte.notices import review, safety
-from empreinte.notices.models import Contact, Delivery, Notice
 from empreinte.notices.service import record_sighting
 from empreinte.store import models as m
 from empreinte.store.db import make_engine, make_sessionmaker
+from empreinte.store.models.notices import Contact, Delivery, Notice
 from tests.api.conftest import Api
 from tests.security.helpers import attach, file_of, image, is_problem, match, open_case, record
 

@@ -1,4 +1,4 @@
-"""owners of contacts and negative-list entries, PIN throttle buckets, erasure of values
+"""owners of contacts and negative lists, PIN throttle, erasure, evidence of feature matches
 
 Revision ID: 0006
 Revises: 0005
@@ -37,6 +37,13 @@ def upgrade() -> None:
         batch.alter_column("value", existing_type=sa.LargeBinary(length=64), nullable=True)
         batch.add_column(sa.Column("inactive_since", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE hashes SET inactive_since = CURRENT_TIMESTAMP WHERE active = false")
+    with op.batch_alter_table("match_events") as batch:
+        batch.alter_column("distance", existing_type=sa.Integer(), nullable=True)
+        batch.add_column(sa.Column("inliers", sa.Integer(), nullable=True))
+    op.execute("UPDATE match_events SET inliers = distance, distance = NULL WHERE signal = 'orb'")
+    with op.batch_alter_table("sightings") as batch:
+        batch.alter_column("distance", existing_type=sa.Integer(), nullable=True)
+    op.execute("UPDATE sightings SET distance = NULL WHERE signal = 'orb'")
     op.create_table(
         "throttle_buckets",
         sa.Column("key", sa.String(length=160), nullable=False),
@@ -48,6 +55,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("throttle_buckets")
+    op.execute("UPDATE sightings SET distance = 0 WHERE distance IS NULL")
+    with op.batch_alter_table("sightings") as batch:
+        batch.alter_column("distance", existing_type=sa.Integer(), nullable=False)
+    op.execute("UPDATE match_events SET distance = inliers WHERE signal = 'orb'")
+    with op.batch_alter_table("match_events") as batch:
+        batch.drop_column("inliers")
+        batch.alter_column("distance", existing_type=sa.Integer(), nullable=False)
     with op.batch_alter_table("hashes") as batch:
         batch.drop_column("inactive_since")
         batch.alter_column("value", existing_type=sa.LargeBinary(length=64), nullable=False)

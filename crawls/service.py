@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from empreinte.crawler import frontier, urls
-from empreinte.crawler.errors import InvalidSeed
-from empreinte.crawler.item import Link
-from empreinte.crawler.limits import CrawlLimits, Scope
-from empreinte.crawler.models import Crawl, CrawlStatus, EntryState, Frontier, Kind
+from empreinte.crawls import frontier
+from empreinte.crawls.jobs import Link
+from empreinte.crawls.limits import CrawlLimits, Scope
+from empreinte.errors import InvalidSeed
+from empreinte.net import urls
+from empreinte.store.models.crawls import Crawl, CrawlStatus, EntryState, Frontier, Kind
 from empreinte.store.registry import NotFound
 
 _COUNTERS = ("pages", "images", "images_hashed", "images_known", "matches")

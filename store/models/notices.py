@@ -115,7 +115,7 @@ class Sighting(Base):
     page_host: Mapped[str | None] = mapped_column(String(255))
     source: Mapped[str] = mapped_column(String(16))
     signal: Mapped[str] = mapped_column(String(16))
-    distance: Mapped[int] = mapped_column(Integer)
+    distance: Mapped[int | None] = mapped_column(Integer)
     inliers: Mapped[int | None] = mapped_column(Integer)
     confidence: Mapped[float] = mapped_column(Float)
     box: Mapped[list[int] | None] = mapped_column(JSON)

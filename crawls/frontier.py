@@ -35,11 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from empreinte.crawler import urls
-from empreinte.crawler.item import Entry, Link
-from empreinte.crawler.limits import CrawlLimits
-from empreinte.crawler.models import Crawl, CrawlStatus, EntryState, Frontier, Kind
+from empreinte.crawls.jobs import Entry, Link
+from empreinte.crawls.limits import CrawlLimits
+from empreinte.net import urls
 from empreinte.store.models import utcnow
+from empreinte.store.models.crawls import Crawl, CrawlStatus, EntryState, Frontier, Kind
 
 MAX_CLAIMS: Final = 5
 """Claims of one URL whose worker never came back; then it fails as ``abandoned``."""

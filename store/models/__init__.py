@@ -188,7 +188,10 @@ class MatchEvent(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     fingerprint_id: Mapped[str] = mapped_column(ForeignKey("fingerprints.id"), index=True)
     signal: Mapped[str] = mapped_column(String(16))
-    distance: Mapped[int] = mapped_column(Integer)
+    distance: Mapped[int | None] = mapped_column(Integer)
+    """Bits apart, for a hash signal."""
+    inliers: Mapped[int | None] = mapped_column(Integer)
+    """Verified feature matches, for local features."""
     confidence: Mapped[float] = mapped_column(Float)
     feedback: Mapped[str | None] = mapped_column(String(16))
     feedback_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
