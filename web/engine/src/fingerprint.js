@@ -1,0 +1,55 @@
+/**
+ * Turn image bytes into a fingerprint record, field for field as
+ * `hashing/fingerprint.py` and `hashing/fingerprint_file.py` write it:
+ * a random id, media type, size, pipeline and signals, and nothing that
+ * names the file.
+ */
+
+import { decodeImage, PIPELINE } from "./decode.js";
+import { compatGrey, dhash, phash, whash } from "./imagehash.js";
+import { md5 } from "./md5.js";
+import { pdqFromRgb } from "./pdq.js";
+
+export const FORMAT = "empreinte-fingerprints";
+export const VERSION = 2;
+export const GENERATOR = "empreinte-web 0.1.0";
+
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+/** Return the SHA-256 of `bytes` through WebCrypto. */
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+/**
+ * Compute the record of one image (`bytes`, a Uint8Array).
+ *
+ * Throws a Refusal (with `.message` for a person) for anything the pipeline
+ * does not read.
+ */
+export async function fingerprintBytes(bytes, limits) {
+  const img = await decodeImage(bytes, limits);
+  const { hash, quality } = pdqFromRgb(img.rgb, img.width, img.height);
+  const g = compatGrey(img.rgb, img.width, img.height);
+  const signals = [
+    { type: "pdq", value: hex(hash), quality },
+    { type: "phash", value: hex(phash(g.data, g.width, g.height)), quality },
+    { type: "dhash", value: hex(dhash(g.data, g.width, g.height)), quality },
+    { type: "whash", value: hex(whash(g.data, g.width, g.height)), quality },
+    { type: "sha256", value: hex(await sha256(bytes)), quality: null },
+    { type: "md5", value: hex(md5(bytes)), quality: null },
+  ];
+  return {
+    id: crypto.randomUUID(),
+    media_type: img.mediaType,
+    width: img.width,
+    height: img.height,
+    pipeline: PIPELINE,
+    signals,
+  };
+}
+
+/** Wrap records into a fingerprint file (JSON text, as `fingerprint_file.dumps`). */
+export function fingerprintFile(records) {
+  return JSON.stringify({ format: FORMAT, version: VERSION, generator: GENERATOR, records }, null, 1) + "\n";
+}
