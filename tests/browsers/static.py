@@ -29,18 +29,23 @@ class Request:
 
 @dataclass(slots=True)
 class StaticSite:
-    """A running loopback site: its base URL and the requests it has received."""
+    """A running loopback site: its base URL, extra routes, and the requests it received."""
 
     base: str
     log: list[Request] = field(default_factory=list)
+    files: dict[str, Path | bytes] = field(default_factory=dict)
+
+    def add(self, path: str, content: Path | bytes) -> str:
+        """Serve ``content`` (a file read by path, or bytes) at ``path``; return the path."""
+        self.files[path] = content
+        return path
 
 
 class _Handler(SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **_TYPES}
 
-    def __init__(self, *args: object, site: StaticSite, files: Mapping[str, Path], **kw: object):
+    def __init__(self, *args: object, site: StaticSite, **kw: object):
         self.site = site
-        self.files = files
         super().__init__(*args, **kw)  # type: ignore[arg-type]
 
     def _record(self) -> None:
@@ -50,11 +55,11 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record()
-        extra = self.files.get(self.path.split("?", 1)[0])
+        extra = self.site.files.get(self.path.split("?", 1)[0])
         if extra is None:
             super().do_GET()
             return
-        data = extra.read_bytes()
+        data = extra if isinstance(extra, bytes) else extra.read_bytes()
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(data)))
@@ -76,12 +81,12 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve(root: Path, files: Mapping[str, Path] | None = None) -> Iterator[StaticSite]:
-    """Serve ``root`` (and ``files``: URL path -> file) on 127.0.0.1; yield the site."""
+def serve(root: Path, files: Mapping[str, Path | bytes] | None = None) -> Iterator[StaticSite]:
+    """Serve ``root`` (and ``files``: URL path -> file or bytes) on 127.0.0.1; yield the site."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    site = StaticSite(f"http://127.0.0.1:{server.server_address[1]}")
+    site = StaticSite(f"http://127.0.0.1:{server.server_address[1]}", files=dict(files or {}))
     server.RequestHandlerClass = partial(  # type: ignore[assignment]
-        _Handler, site=site, files=dict(files or {}), directory=str(root)
+        _Handler, site=site, directory=str(root)
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

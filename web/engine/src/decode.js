@@ -18,9 +18,16 @@ export const DEFAULT_LIMITS = Object.freeze({ maxBytes: 64 * 1024 * 1024, maxPix
 
 const fmt = (n) => n.toLocaleString("en-US");
 
+/** libjpeg's warnings during the current decode (it reports truncation only as a warning). */
+const jpegWarnings = [];
+const quiet = { print: () => {}, printErr: () => {} };
+
 /** Give the decoders their compiled WebAssembly modules: `{jpeg, webp}`. */
 export async function initDecoders(modules) {
-  await Promise.all([initJpeg(modules.jpeg), initWebp(modules.webp)]);
+  await Promise.all([
+    initJpeg(modules.jpeg, { ...quiet, printErr: (text) => jpegWarnings.push(String(text)) }),
+    initWebp(modules.webp, quiet),
+  ]);
 }
 
 /** Check byte count, format and header dimensions; return `{format, mediaType}`. */
@@ -74,10 +81,15 @@ async function decodeJpeg(bytes, head) {
     throw new Refusal("CMYK JPEG images cannot be read in the browser yet; use the empreinte hash command");
   }
   let img;
+  jpegWarnings.length = 0;
   try {
     img = await decodeJpegWasm(bytes, { preserveOrientation: false });
   } catch {
     throw new Refusal("corrupt or truncated image data (JPEG)", "corrupt");
+  }
+  // Pillow refuses a JPEG whose data ends before the image does; libjpeg only warns.
+  if (jpegWarnings.some((w) => w.includes("Premature end of JPEG file"))) {
+    throw new Refusal("corrupt or truncated image data (the JPEG file is truncated)", "corrupt");
   }
   const mode = head.components === 1 ? "L" : "RGB";
   return { rgb: dropToRgb(img.data, img.width * img.height, 4), width: img.width, height: img.height, mode };

@@ -26,12 +26,10 @@ function dctMatrix() {
 export const DCT_MATRIX = dctMatrix();
 
 /** Compute the luma `0.299 R + 0.587 G + 0.114 B` (float64, left to right), rounded to float32. */
-function luma(rgb, n) {
-  const out = new Float32Array(n);
-  for (let p = 0, q = 0; p < n; p++, q += 3) {
-    out[p] = rgb[q] * 0.299 + rgb[q + 1] * 0.587 + rgb[q + 2] * 0.114;
+function lumaRow(rgb, offset, w, out) {
+  for (let j = 0, q = offset; j < w; j++, q += 3) {
+    out[j] = rgb[q] * 0.299 + rgb[q + 1] * 0.587 + rgb[q + 2] * 0.114;
   }
-  return out;
 }
 
 /** Return `computeJaroszFilterWindowSize(n, 64)`, i.e. ceil(n / 128). */
@@ -39,48 +37,69 @@ function windowSize(n) {
   return Math.floor((n + 2 * DOWN - 1) / (2 * DOWN));
 }
 
-/** Run `box1DFloat` along every row of `src` (h x w) into `dst`. */
-function boxRows(src, dst, h, w, win) {
+/** Return the four phase lengths of `box1DFloat` over `n` values with window `win`. */
+function phases(n, win) {
   const half = Math.floor((win + 2) / 2);
-  const p1 = half - 1;
-  const p2 = win - half + 1;
-  const p3 = w - win;
-  const p4 = half - 1;
-  for (let r = 0; r < h; r++) {
-    const base = r * w;
-    let li = base;
-    let ri = base;
-    let oi = base;
-    let sum = 0;
-    let cws = 0;
-    for (let k = 0; k < p1; k++) { sum = f(sum + src[ri++]); cws++; }
-    for (let k = 0; k < p2; k++) { sum = f(sum + src[ri++]); cws++; dst[oi++] = sum / cws; }
-    for (let k = 0; k < p3; k++) {
-      sum = f(sum + src[ri++]);
-      sum = f(sum - src[li++]);
-      dst[oi++] = sum / cws;
+  return [half - 1, win - half + 1, n - win, half - 1];
+}
+
+/** Run `box1DFloat` along one row `src[s0 ..< s0 + n]` into `dst[d0 ..< d0 + n]`. */
+function boxRow(src, s0, n, win, dst, d0) {
+  const [p1, p2, p3, p4] = phases(n, win);
+  let li = s0;
+  let ri = s0;
+  let oi = d0;
+  let sum = 0;
+  let cws = 0;
+  for (let i = 0; i < p1; i++) { sum = f(sum + src[ri++]); cws++; }
+  for (let i = 0; i < p2; i++) { sum = f(sum + src[ri++]); cws++; dst[oi++] = sum / cws; }
+  for (let i = 0; i < p3; i++) {
+    sum = f(sum + src[ri++]);
+    sum = f(sum - src[li++]);
+    dst[oi++] = sum / cws;
+  }
+  for (let i = 0; i < p4; i++) { sum = f(sum - src[li++]); cws--; dst[oi++] = sum / cws; }
+}
+
+/**
+ * Run `box1DFloat` along one row like {@link boxRow}, keeping only the outputs
+ * at the increasing indices `keep` (written to `dst[d0 + k]`). The running sum
+ * is the reference's; the outputs after the last kept one are not computed.
+ */
+function boxRowAt(src, s0, n, win, keep, dst, d0) {
+  const [p1, p2, p3] = phases(n, win);
+  let li = s0;
+  let ri = s0;
+  let sum = 0;
+  let cws = 0;
+  for (let i = 0; i < p1; i++) { sum = f(sum + src[ri++]); cws++; }
+  let oi = 0;
+  for (let k = 0; k < keep.length; k++) {
+    const target = keep[k];
+    for (; oi <= target; oi++) {
+      if (oi < p2) { sum = f(sum + src[ri++]); cws++; }
+      else if (oi < p2 + p3) { sum = f(sum + src[ri++]); sum = f(sum - src[li++]); }
+      else { sum = f(sum - src[li++]); cws--; }
     }
-    for (let k = 0; k < p4; k++) { sum = f(sum - src[li++]); cws--; dst[oi++] = sum / cws; }
+    dst[d0 + k] = sum / cws;
   }
 }
 
 /**
- * Run `box1DFloat` down every column of `src` (h x w) into `dst`.
+ * Run `box1DFloat` down every column of `src` (h x w, of which only the rows
+ * the outputs need are read) into `dst`, for output rows `< nOut`.
  *
  * A row-major sweep holding one running sum per column: per column, the same
  * float32 operations in the same order as the reference's column walk.
  */
-function boxCols(src, dst, h, w, win) {
-  const half = Math.floor((win + 2) / 2);
-  const p1 = half - 1;
-  const p2 = win - half + 1;
-  const p3 = h - win;
+function boxCols(src, dst, h, w, win, nOut) {
+  const [p1, p2, p3] = phases(h, win);
   const sums = new Float32Array(w);
   let ri = 0;
   let li = 0;
   let oi = 0;
   let cws = 0;
-  for (let step = 0; step < p1 + h; step++) {
+  for (let step = 0; step < p1 + nOut; step++) {
     if (step < p1 + p2 + p3) {
       for (let j = 0; j < w; j++) sums[j] = sums[j] + src[ri + j];
       ri += w;
@@ -105,22 +124,32 @@ function centres(n) {
   return out;
 }
 
-/** Filter the luma with `jaroszFilterFloat` (2 rounds) and decimate it to 64x64. */
-function downscale(y, h, w) {
+/**
+ * Filter the luma of `rgb` with `jaroszFilterFloat` (2 rounds) and decimate it
+ * to 64x64, computing only what the decimation samples: the second row pass
+ * is kept at the 64 sampled columns, the second column pass at the 64 rows.
+ */
+function downscale(rgb, h, w) {
   const wr = windowSize(w);
   const wc = windowSize(h);
-  let a = y;
-  let b = new Float32Array(h * w);
-  for (let round = 0; round < 2; round++) {
-    boxRows(a, b, h, w, wr);
-    boxCols(b, a, h, w, wc);
-  }
   const rows = centres(h);
   const cols = centres(w);
-  const out = new Float32Array(DOWN * DOWN);
-  for (let i = 0; i < DOWN; i++) {
-    for (let j = 0; j < DOWN; j++) out[i * DOWN + j] = a[rows[i] * w + cols[j]];
+  // Rows of the first column pass that the last sampled row of the second needs.
+  const nRows = Math.min(h, rows[DOWN - 1] + Math.floor((wc + 2) / 2));
+  const line = new Float32Array(w);
+  const a = new Float32Array(h * w);
+  for (let i = 0; i < h; i++) {
+    lumaRow(rgb, 3 * i * w, w, line);
+    boxRow(line, 0, w, wr, a, i * w);
   }
+  const b = new Float32Array(nRows * w);
+  boxCols(a, b, h, w, wc, nRows);
+  const c = new Float32Array(nRows * DOWN);
+  for (let i = 0; i < nRows; i++) boxRowAt(b, i * w, w, wr, cols, c, i * DOWN);
+  const d = new Float32Array((rows[DOWN - 1] + 1) * DOWN);
+  boxCols(c, d, h, DOWN, wc, rows[DOWN - 1] + 1);
+  const out = new Float32Array(DOWN * DOWN);
+  for (let i = 0; i < DOWN; i++) out.set(d.subarray(rows[i] * DOWN, rows[i] * DOWN + DOWN), i * DOWN);
   return out;
 }
 
@@ -181,7 +210,12 @@ function bits(b) {
  */
 export function pdqFromRgb(rgb, w, h) {
   if (Math.min(w, h) < MIN_HASHABLE_DIM) return { hash: new Uint8Array(32), quality: 0 };
-  const y = luma(rgb, w * h);
-  const a = h === DOWN && w === DOWN ? y : downscale(y, h, w);
+  let a;
+  if (h === DOWN && w === DOWN) {
+    a = new Float32Array(DOWN * DOWN);
+    for (let i = 0; i < DOWN; i++) lumaRow(rgb, 3 * i * DOWN, DOWN, a.subarray(i * DOWN, (i + 1) * DOWN));
+  } else {
+    a = downscale(rgb, h, w);
+  }
   return { hash: bits(dct64To16(a)), quality: quality(a) };
 }
