@@ -6,6 +6,7 @@ Each test runs in Chromium and Firefox, normal and private (see ``drivers``).
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,21 @@ def hash_in_page(page: Browser, site: StaticSite, files: dict[str, Path | bytes]
 
 
 def cli_pdq(data: bytes) -> str:
+    """Return the CLI's PDQ hex of encoded image bytes."""
     return pdq_from_rgb(decode(data).rgb)[0].hex()
+
+
+@cache
+def cli_pdq_of(path: Path) -> str:
+    """Return the CLI's PDQ hex of an image file (computed once per session)."""
+    return cli_pdq(path.read_bytes())
+
+
+@cache
+def large_photo() -> tuple[bytes, str]:
+    """Return a 12 MP JPEG photo and its CLI PDQ hex (made once per session)."""
+    data = encode(photo(10, (4000, 3000)), "JPEG", quality=92)
+    return data, cli_pdq(data)
 
 
 def test_pdq_equals_the_cli_on_threatexchange(
@@ -49,7 +64,7 @@ def test_pdq_equals_the_cli_on_threatexchange(
             continue
         assert key in out["records"], f"{path}: {out['refused'].get(key)}"
         signals = out["records"][key]["signals"]
-        assert signals[0]["value"] == cli_pdq(path.read_bytes()), path
+        assert signals[0]["value"] == cli_pdq_of(path), path
 
 
 def test_pdq_equals_the_cli_on_imagenet(
@@ -60,7 +75,7 @@ def test_pdq_equals_the_cli_on_imagenet(
     out = hash_in_page(harness, engine_site, files)
     assert out["refused"] == {}
     same = sum(
-        out["records"][k]["signals"][0]["value"] == cli_pdq(p.read_bytes())
+        out["records"][k]["signals"][0]["value"] == cli_pdq_of(p)
         for k, p in files.items()
     )
     assert same == len(files)
@@ -74,6 +89,8 @@ def test_record_matches_the_cli_record(harness: Browser, engine_site: StaticSite
         record = out["records"][key]
         cli = fingerprint_bytes(data)
         want = {str(s.type): (str(s.value), s.quality) for s in cli.signals}
+        assert cli.features is not None
+        want["orb"] = (cli.features.to_text(), None)
         got = {s["type"]: (s["value"], s["quality"]) for s in record["signals"]}
         assert got == want
         assert (record["width"], record["height"], record["media_type"]) == (
@@ -134,11 +151,11 @@ def test_session_sends_no_image_bytes_and_calls_no_other_host(
 def test_large_photo_hashes_in_the_worker_without_freezing_the_page(
     harness: Browser, engine_site: StaticSite
 ) -> None:
-    data = encode(photo(10, (4000, 3000)), "JPEG", quality=92)
+    data, want = large_photo()
     engine_site.add("/t/big", data)
     run = harness.evaluate(
         "window.empreinteWithFrames(() => window.empreinteHashUrls([{key: 'big', url: '/t/big'}]))"
     )
     record = run["result"]["records"]["big"]
-    assert record["signals"][0]["value"] == cli_pdq(data)
+    assert record["signals"][0]["value"] == want
     assert run["frames"] >= 2, "no animation frame ran while hashing: the page froze"

@@ -8,6 +8,7 @@
 import { decodeImage, PIPELINE } from "./decode.js";
 import { compatGrey, dhash, phash, whash } from "./imagehash.js";
 import { md5 } from "./md5.js";
+import { orbFeatures } from "./orb.js";
 import { pdqFromRgb } from "./pdq.js";
 
 export const FORMAT = "empreinte-fingerprints";
@@ -15,6 +16,13 @@ export const VERSION = 2;
 export const GENERATOR = "empreinte-web 0.1.0";
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+/** Encode bytes as base64 (standard alphabet, padded), as Python's `b64encode`. */
+function base64(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
 
 /** Return the SHA-256 of `bytes` through WebCrypto. */
 async function sha256(bytes) {
@@ -38,6 +46,7 @@ export async function fingerprintBytes(bytes, limits) {
     { type: "whash", value: hex(whash(g.data, g.width, g.height)), quality },
     { type: "sha256", value: hex(await sha256(bytes)), quality: null },
     { type: "md5", value: hex(md5(bytes)), quality: null },
+    { type: "orb", value: base64(orbFeatures(img.rgb, img.width, img.height).bytes), quality: null },
   ];
   return {
     id: crypto.randomUUID(),
