@@ -29,25 +29,32 @@ async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
+export const SIGNALS = Object.freeze(["pdq", "phash", "dhash", "whash", "sha256", "md5", "orb"]);
+
 /**
  * Compute the record of one image (`bytes`, a Uint8Array).
  *
+ * `only` limits the signals computed (a subset of {@link SIGNALS}, for
+ * measurements); a record for registration needs them all, the default.
  * Throws a Refusal (with `.message` for a person) for anything the pipeline
  * does not read.
  */
-export async function fingerprintBytes(bytes, limits) {
+export async function fingerprintBytes(bytes, limits, only = SIGNALS) {
   const img = await decodeImage(bytes, limits);
+  const want = new Set(only);
   const { hash, quality } = pdqFromRgb(img.rgb, img.width, img.height);
-  const g = compatGrey(img.rgb, img.width, img.height);
-  const signals = [
-    { type: "pdq", value: hex(hash), quality },
-    { type: "phash", value: hex(phash(g.data, g.width, g.height)), quality },
-    { type: "dhash", value: hex(dhash(g.data, g.width, g.height)), quality },
-    { type: "whash", value: hex(whash(g.data, g.width, g.height)), quality },
-    { type: "sha256", value: hex(await sha256(bytes)), quality: null },
-    { type: "md5", value: hex(md5(bytes)), quality: null },
-    { type: "orb", value: base64(orbFeatures(img.rgb, img.width, img.height).bytes), quality: null },
-  ];
+  const g = want.has("phash") || want.has("dhash") || want.has("whash") ? compatGrey(img.rgb, img.width, img.height) : null;
+  const make = {
+    pdq: () => ({ value: hex(hash), quality }),
+    phash: () => ({ value: hex(phash(g.data, g.width, g.height)), quality }),
+    dhash: () => ({ value: hex(dhash(g.data, g.width, g.height)), quality }),
+    whash: () => ({ value: hex(whash(g.data, g.width, g.height)), quality }),
+    sha256: async () => ({ value: hex(await sha256(bytes)), quality: null }),
+    md5: () => ({ value: hex(md5(bytes)), quality: null }),
+    orb: () => ({ value: base64(orbFeatures(img.rgb, img.width, img.height).bytes), quality: null }),
+  };
+  const signals = [];
+  for (const type of SIGNALS) if (want.has(type)) signals.push({ type, ...(await make[type]()) });
   return {
     id: crypto.randomUUID(),
     media_type: img.mediaType,

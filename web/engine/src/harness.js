@@ -1,10 +1,11 @@
 /**
- * Test harness for the fingerprint engine: `window.empreinteHash(jobs)` runs
- * the worker on `[{key, bytes}]` (or `[{key, file}]`) and resolves to
+ * Test harness for the fingerprint engine: `window.empreinteHash(jobs, signals)`
+ * runs the worker on `[{key, bytes}]` (or `[{key, file}]`), optionally for a
+ * subset of the signals, and resolves to
  * `{records: {key: record}, refused: {key: reason}, file, progress, ms}`.
  */
 
-function hashInWorker(jobs) {
+function hashInWorker(jobs, signals) {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("worker.js", document.baseURI));
     const out = { records: {}, refused: {}, progress: 0, file: null };
@@ -22,15 +23,16 @@ function hashInWorker(jobs) {
         resolve(out);
       }
     };
-    worker.postMessage({ type: "hash", jobs: jobs.map((j) => ({ key: j.key, file: j.file ?? j.bytes })) });
+    const list = jobs.map((j) => ({ key: j.key, file: j.file ?? j.bytes }));
+    worker.postMessage({ type: "hash", jobs: list, signals });
   });
 }
 
 /** Fetch same-origin URLs and hash their bytes: `[{key, url}]`. */
-async function hashUrls(items) {
+async function hashUrls(items, signals) {
   const jobs = [];
   for (const { key, url } of items) jobs.push({ key, bytes: await (await fetch(url)).arrayBuffer() });
-  return hashInWorker(jobs);
+  return hashInWorker(jobs, signals);
 }
 
 /** Count animation frames while `fn` runs, to show the page never froze. */

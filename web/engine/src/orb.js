@@ -51,7 +51,7 @@ export function cvGrey(rgb, n) {
 
 const sat8 = (v) => (v < 0 ? 0 : v > 255 ? 255 : v);
 
-/** Return OpenCV's `computeResizeAreaTab` for one axis: [{d, s, alpha}]. */
+/** Return OpenCV's `computeResizeAreaTab` for one axis: {d, s, alpha} typed arrays. */
 function areaTab(ssize, dsize, scale) {
   const tab = [];
   for (let dx = 0; dx < dsize; dx++) {
@@ -64,7 +64,12 @@ function areaTab(ssize, dsize, scale) {
     for (let sx = sx1; sx < sx2; sx++) tab.push({ d: dx, s: sx, alpha: f(1.0 / cell) });
     if (fsx2 - sx2 > 1e-3) tab.push({ d: dx, s: sx2, alpha: f(Math.min(Math.min(fsx2 - sx2, 1), cell) / cell) });
   }
-  return tab;
+  return {
+    length: tab.length,
+    d: Int32Array.from(tab, (t) => t.d),
+    s: Int32Array.from(tab, (t) => t.s),
+    alpha: Float32Array.from(tab, (t) => t.alpha),
+  };
 }
 
 /** Shrink an 8-bit grey image with `cv2.resize(..., INTER_AREA)`. */
@@ -89,14 +94,17 @@ export function resizeArea(src, w, h, ow, oh) {
   const ytab = areaTab(h, oh, sy);
   const buf = new Float32Array(ow);
   const sum = new Float32Array(ow);
-  let prev = ytab[0].d;
+  let prev = ytab.d[0];
   const flush = (dy) => {
     for (let x = 0; x < ow; x++) out[dy * ow + x] = sat8(rint(sum[x]));
   };
-  for (const { d: dy, s: srow, alpha: beta } of ytab) {
+  const { d: xd, s: xs, alpha: xa, length: nx } = xtab;
+  for (let j = 0; j < ytab.length; j++) {
+    const dy = ytab.d[j];
+    const beta = ytab.alpha[j];
     buf.fill(0);
-    const base = srow * w;
-    for (const { d, s, alpha } of xtab) buf[d] = buf[d] + f(src[base + s] * alpha);
+    const base = ytab.s[j] * w;
+    for (let k = 0; k < nx; k++) buf[xd[k]] = buf[xd[k]] + f(src[base + xs[k]] * xa[k]);
     if (dy !== prev) {
       flush(prev);
       for (let x = 0; x < ow; x++) sum[x] = beta * buf[x];
@@ -120,10 +128,16 @@ function reflect101(i, n) {
 function bordered(inner, w, h) {
   const stride = w + 2 * BORDER;
   const data = new Uint8Array(stride * (h + 2 * BORDER));
+  const cols = new Int32Array(stride);
+  for (let x = -BORDER; x < w + BORDER; x++) cols[x + BORDER] = reflect101(x, w);
   for (let y = -BORDER; y < h + BORDER; y++) {
     const sy = reflect101(y, h) * w;
-    const row = (y + BORDER) * stride + BORDER;
-    for (let x = -BORDER; x < w + BORDER; x++) data[row + x] = inner[sy + reflect101(x, w)];
+    const row = (y + BORDER) * stride;
+    data.set(inner.subarray(sy, sy + w), row + BORDER);
+    for (let x = 0; x < BORDER; x++) {
+      data[row + x] = inner[sy + cols[x]];
+      data[row + BORDER + w + x] = inner[sy + cols[BORDER + w + x]];
+    }
   }
   return { w, h, stride, data, origin: BORDER * stride + BORDER, inner };
 }
@@ -217,25 +231,29 @@ function circle(stride) {
   return px.concat(px.slice(0, 9));
 }
 
+const diffs = new Int32Array(25);
+
 /** FAST-9 score (`cornerScore<16>`): the largest threshold at which the point stays a corner. */
 function cornerScore(data, p, px) {
   const v = data[p];
-  const d = new Int32Array(25);
+  const d = diffs;
   for (let k = 0; k < 25; k++) d[k] = v - data[p + px[k]];
   let best = -1000;
   for (let k = 0; k < 16; k++) {
     let lo = d[k];
     let hi = d[k];
     for (let i = 1; i < 9; i++) {
-      lo = Math.min(lo, d[k + i]);
-      hi = Math.max(hi, d[k + i]);
+      const x = d[k + i];
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
     }
-    best = Math.max(best, lo, -hi);
+    if (lo > best) best = lo;
+    if (-hi > best) best = -hi;
   }
   return best - 1;
 }
 
-/** Test for 9 contiguous circle pixels all darker (`dark`) or brighter than `v` by more than t. */
+/** Test for more than 8 contiguous circle pixels darker (`bright` false) or brighter than `v` by more than t. */
 function isCorner(data, p, px, bright) {
   const v = data[p];
   let count = 0;
@@ -248,7 +266,13 @@ function isCorner(data, p, px, bright) {
   return false;
 }
 
-/** Detect FAST-9 corners with non-maximum suppression on one level: [{x, y, response}]. */
+/** 1 where `x` is darker than `v - t`, 2 where brighter than `v + t`, else 0. */
+const side = (x, v) => (x < v - FAST_T ? 1 : x > v + FAST_T ? 2 : 0);
+
+/**
+ * Detect FAST-9 corners with non-maximum suppression on one level: [{x, y, response}].
+ * OpenCV's opposite-pairs pre-test rejects most pixels before the full test.
+ */
 function fast(level) {
   const { w, h, stride, data, origin } = level;
   const px = circle(stride);
@@ -257,7 +281,18 @@ function fast(level) {
   for (let y = 3; y < h - 3; y++) {
     for (let x = 3; x < w - 3; x++) {
       const p = origin + y * stride + x;
-      if (isCorner(data, p, px, false) || isCorner(data, p, px, true)) {
+      const v = data[p];
+      let d = side(data[p + px[0]], v) | side(data[p + px[8]], v);
+      if (d === 0) continue;
+      d &= side(data[p + px[2]], v) | side(data[p + px[10]], v);
+      d &= side(data[p + px[4]], v) | side(data[p + px[12]], v);
+      d &= side(data[p + px[6]], v) | side(data[p + px[14]], v);
+      if (d === 0) continue;
+      d &= side(data[p + px[1]], v) | side(data[p + px[9]], v);
+      d &= side(data[p + px[3]], v) | side(data[p + px[11]], v);
+      d &= side(data[p + px[5]], v) | side(data[p + px[13]], v);
+      d &= side(data[p + px[7]], v) | side(data[p + px[15]], v);
+      if (((d & 1) && isCorner(data, p, px, false)) || ((d & 2) && isCorner(data, p, px, true))) {
         score[y * w + x] = cornerScore(data, p, px);
         corners.push(y * w + x);
       }

@@ -1,7 +1,8 @@
 /**
  * The fingerprint Web Worker. Messages in:
  *
- *   {type: "hash", jobs: [{key, file}]}   `file` a File, Blob or ArrayBuffer
+ *   {type: "hash", jobs: [{key, file}], signals?}   `file` a File, Blob or ArrayBuffer;
+ *   `signals` optionally limits the signals computed (measurements only)
  *
  * Messages out, in order, for each job: `{type: "progress", key, stage}`,
  * then `{type: "record", key, record}` or `{type: "refused", key, reason, kind}`;
@@ -33,12 +34,12 @@ async function readBytes(file) {
   return new Uint8Array(await file.arrayBuffer());
 }
 
-async function hashOne(key, file) {
+async function hashOne(key, file, signals) {
   try {
     self.postMessage({ type: "progress", key, stage: "reading" });
     const bytes = await readBytes(file);
     self.postMessage({ type: "progress", key, stage: "hashing" });
-    const record = await fingerprintBytes(bytes);
+    const record = await fingerprintBytes(bytes, undefined, signals);
     self.postMessage({ type: "record", key, record });
     return record;
   } catch (err) {
@@ -60,7 +61,7 @@ self.onmessage = async (event) => {
   }
   const records = [];
   for (const { key, file } of msg.jobs) {
-    const record = await hashOne(key, file);
+    const record = await hashOne(key, file, msg.signals);
     if (record) records.push(record);
   }
   self.postMessage({ type: "done", file: fingerprintFile(records), count: records.length });
