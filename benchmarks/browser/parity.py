@@ -91,7 +91,9 @@ def full_parity(page: Browser, site: StaticSite, paths: list[Path], want: dict[P
     n = len(paths)
     parts = [f"{k} {v}/{n}" for k, v in same.items()]
     share = 100 * orb_common / max(orb_total, 1)
-    parts.append(f"orb identical {orb_identical}/{n}, pairs {orb_common}/{orb_total} ({share:.1f}%)")
+    parts.append(
+        f"orb identical {orb_identical}/{n}, pairs {orb_common}/{orb_total} ({share:.1f}%)"
+    )
     return "; ".join(parts)
 
 
@@ -142,7 +144,10 @@ def main() -> None:
             if missing(mode):
                 print(f"| {mode} | skipped: {missing(mode)} | | | |")
                 continue
-            with tempfile.TemporaryDirectory() as profile, open_browser(mode, Path(profile)) as page:
+            with (
+                tempfile.TemporaryDirectory() as profile,
+                open_browser(mode, Path(profile)) as page,
+            ):
                 page.goto(f"{site.base}/harness.html")
                 row = [
                     pdq_parity(page, site, te, pdq),

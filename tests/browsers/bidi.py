@@ -8,6 +8,7 @@ events it subscribed to (console entries and network requests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -147,10 +148,8 @@ class Firefox:
 
     def close(self) -> None:
         """End the session and the browser."""
-        try:
+        with contextlib.suppress(Exception):  # the browser may already be gone
             self.command("session.end", {}, timeout=10)
-        except Exception:  # noqa: BLE001 - the browser may already be gone
-            pass
         self.ws.close()
         self.proc.terminate()
         try:

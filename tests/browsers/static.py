@@ -42,7 +42,10 @@ class StaticSite:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **_TYPES}
+    extensions_map = {  # noqa: RUF012 - http.server's own per-class table
+        **SimpleHTTPRequestHandler.extensions_map,
+        **_TYPES,
+    }
 
     def __init__(self, *args: object, site: StaticSite, **kw: object):
         self.site = site
@@ -70,7 +73,8 @@ class _Handler(SimpleHTTPRequestHandler):
         self._record()
         self.send_error(405)
 
-    do_PUT = do_POST
+    def do_PUT(self) -> None:
+        self.do_POST()
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
@@ -83,11 +87,10 @@ class _Handler(SimpleHTTPRequestHandler):
 @contextmanager
 def serve(root: Path, files: Mapping[str, Path | bytes] | None = None) -> Iterator[StaticSite]:
     """Serve ``root`` (and ``files``: URL path -> file or bytes) on 127.0.0.1; yield the site."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    site = StaticSite(f"http://127.0.0.1:{server.server_address[1]}", files=dict(files or {}))
-    server.RequestHandlerClass = partial(  # type: ignore[assignment]
-        _Handler, site=site, directory=str(root)
-    )
+    site = StaticSite("", files=dict(files or {}))
+    handler = partial(_Handler, site=site, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    site.base = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

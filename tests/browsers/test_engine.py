@@ -6,6 +6,7 @@ Each test runs in Chromium and Firefox, normal and private (see ``drivers``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 
 from empreinte.errors import ImageError
+from empreinte.hashing import fingerprint_file
 from empreinte.hashing.decode import decode
 from empreinte.hashing.fingerprint import fingerprint_bytes
 from empreinte.hashing.pdq import pdq_from_rgb
+from empreinte.hashing.signals import SignalType
 from tests.browsers.drivers import Browser
 from tests.browsers.static import StaticSite
 from tests.conftest import encode, photo, png_bomb
@@ -28,7 +31,10 @@ CMYK = "CMYK.jpg"
 
 
 def hash_in_page(
-    page: Browser, site: StaticSite, files: dict[str, Path | bytes], only: list[str] | None = None
+    page: Browser,
+    site: StaticSite,
+    files: Mapping[str, Path | bytes],
+    only: list[str] | None = None,
 ) -> Any:
     """Serve ``files`` under /t/KEY, hash them in one worker batch (``only`` these signals)."""
     items = [{"key": key, "url": site.add(f"/t/{key}", content)} for key, content in files.items()]
@@ -38,7 +44,7 @@ def hash_in_page(
 
 def cli_pdq(data: bytes) -> str:
     """Return the CLI's PDQ hex of encoded image bytes."""
-    return pdq_from_rgb(decode(data).rgb)[0].hex()
+    return str(pdq_from_rgb(decode(data).rgb)[0].hex())
 
 
 @cache
@@ -77,10 +83,7 @@ def test_pdq_equals_the_cli_on_imagenet(
     files = {f"in{i}": p for i, p in enumerate(paths)}
     out = hash_in_page(harness, engine_site, files, ["pdq"])
     assert out["refused"] == {}
-    same = sum(
-        out["records"][k]["signals"][0]["value"] == cli_pdq_of(p)
-        for k, p in files.items()
-    )
+    same = sum(out["records"][k]["signals"][0]["value"] == cli_pdq_of(p) for k, p in files.items())
     assert same == len(files)
 
 
@@ -102,6 +105,12 @@ def test_record_matches_the_cli_record(harness: Browser, engine_site: StaticSite
             cli.media_type,
         )
         assert record["pipeline"] == cli.pipeline
+    parsed = fingerprint_file.loads(out["file"])
+    assert parsed.problems == []
+    assert [r.get(SignalType.PDQ) for r in parsed.records] == [
+        fingerprint_bytes(jpeg).get(SignalType.PDQ),
+        fingerprint_bytes(png).get(SignalType.PDQ),
+    ]
     document = json.loads(out["file"])
     assert (document["format"], document["version"]) == ("empreinte-fingerprints", 2)
     assert {r["id"] for r in document["records"]} == {
@@ -110,7 +119,7 @@ def test_record_matches_the_cli_record(harness: Browser, engine_site: StaticSite
     }
 
 
-HOSTILE = {
+HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "corrupt": (lambda: encode(photo(5), "JPEG")[:-900], "truncated"),
     "empty": (lambda: b"", "empty file"),
     "bomb": (lambda: png_bomb(20_000, 10_000), "200,000,000 pixels"),
@@ -120,15 +129,15 @@ HOSTILE = {
 
 
 def test_hostile_batch_is_refused_file_by_file(harness: Browser, engine_site: StaticSite) -> None:
-    files: dict[str, Path | bytes] = {"good1": encode(photo(6), "JPEG")}
-    files.update({key: make() for key, (make, _) in HOSTILE.items()})
+    hostile = {key: make() for key, (make, _) in HOSTILE.items()}
+    files: dict[str, Path | bytes] = {"good1": encode(photo(6), "JPEG"), **hostile}
     files["good2"] = encode(photo(7), "PNG")
     out = hash_in_page(harness, engine_site, files)
     assert set(out["records"]) == {"good1", "good2"}
     for key, (_, words) in HOSTILE.items():
         assert words in out["refused"][key], (key, out["refused"][key])
         with pytest.raises(ImageError):
-            decode(files[key])  # type: ignore[arg-type]
+            decode(hostile[key])
     assert len(json.loads(out["file"])["records"]) == 2
     assert harness.console_errors() == []
 

@@ -17,11 +17,18 @@ mkdirSync(out, { recursive: true });
 
 // The decoders' glue resolves its .wasm against import.meta.url, even when handed a
 // compiled module; a classic worker has no import.meta, so give it the script URL.
-const common = { define: { "import.meta.url": "self.location.href" }, bundle: true, format: "iife", target: ["chrome109", "firefox115"], minify: true, legalComments: "eof", logLevel: "warning" };
+const WASM = {
+  "mozjpeg_dec.wasm": "node_modules/@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm",
+  "webp_dec.wasm": "node_modules/@jsquash/webp/codec/dec/webp_dec.wasm",
+};
+const sri = (data) => `sha384-${createHash("sha384").update(data).digest("base64")}`;
+// The worker checks the decoders it fetches against these digests.
+const wasmIntegrity = Object.fromEntries(Object.entries(WASM).map(([n, p]) => [n, sri(readFileSync(join(here, p)))]));
+const define = { "import.meta.url": "self.location.href", __WASM_INTEGRITY__: JSON.stringify(wasmIntegrity) };
+const common = { define, bundle: true, format: "iife", target: ["chrome109", "firefox115"], minify: true, legalComments: "eof", logLevel: "warning" };
 await build({ ...common, entryPoints: [join(here, "src", "worker.js")], outfile: join(out, "worker.js") });
 await build({ ...common, entryPoints: [join(here, "src", "harness.js")], outfile: join(out, "harness.js") });
-copyFileSync(join(here, "node_modules/@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm"), join(out, "mozjpeg_dec.wasm"));
-copyFileSync(join(here, "node_modules/@jsquash/webp/codec/dec/webp_dec.wasm"), join(out, "webp_dec.wasm"));
+for (const [name, path] of Object.entries(WASM)) copyFileSync(join(here, path), join(out, name));
 
 const integrity = {};
 let total = 0;
@@ -30,7 +37,7 @@ for (const name of readdirSync(out).sort()) {
   if (name === "integrity.json") continue;
   const data = readFileSync(join(out, name));
   if (statSync(join(out, name)).size > MAX_FILE) throw new Error(`${name} is over 5 MB`);
-  integrity[name] = `sha384-${createHash("sha384").update(data).digest("base64")}`;
+  integrity[name] = sri(data);
   total += data.length;
   gzipped += gzipSync(data, { level: 9 }).length;
 }

@@ -17,10 +17,15 @@ import { fingerprintBytes, fingerprintFile } from "./fingerprint.js";
 const here = new URL(".", self.location.href);
 let ready = null;
 
-/** Compile the decoders' WebAssembly once, from files beside this script. */
+/* global __WASM_INTEGRITY__ */
+/** sha384 digests of the decoders, written in by the build (Subresource Integrity). */
+const INTEGRITY = typeof __WASM_INTEGRITY__ === "object" ? __WASM_INTEGRITY__ : {};
+
+/** Compile the decoders' WebAssembly once, from files beside this script, checked against INTEGRITY. */
 function prepare() {
   if (!ready) {
-    const compile = (name) => WebAssembly.compileStreaming(fetch(new URL(name, here)));
+    const compile = (name) =>
+      WebAssembly.compileStreaming(fetch(new URL(name, here), { integrity: INTEGRITY[name] || "" }));
     ready = Promise.all([compile("mozjpeg_dec.wasm"), compile("webp_dec.wasm")]).then(([jpeg, webp]) =>
       initDecoders({ jpeg, webp }),
     );
