@@ -57,7 +57,10 @@ class Firefox:
         url = self._await_address(timeout)
         self.events: list[dict[str, Any]] = []
         self._next = 0
-        self.ws: ClientConnection = connect(f"{url}/session", max_size=None, open_timeout=timeout)
+        self._stack = contextlib.ExitStack()
+        self.ws: ClientConnection = self._stack.enter_context(
+            connect(f"{url}/session", max_size=None, open_timeout=timeout)
+        )
         self.command("session.new", {"capabilities": {}})
         self.command(
             "session.subscribe", {"events": ["log.entryAdded", "network.beforeRequestSent"]}
@@ -150,7 +153,7 @@ class Firefox:
         """End the session and the browser."""
         with contextlib.suppress(Exception):  # the browser may already be gone
             self.command("session.end", {}, timeout=10)
-        self.ws.close()
+        self._stack.close()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=15)
