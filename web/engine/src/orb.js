@@ -95,26 +95,41 @@ export function resizeArea(src, w, h, ow, oh) {
   const buf = new Float32Array(ow);
   const sum = new Float32Array(ow);
   let prev = ytab.d[0];
-  const flush = (dy) => {
-    for (let x = 0; x < ow; x++) out[dy * ow + x] = sat8(rint(sum[x]));
-  };
-  const { d: xd, s: xs, alpha: xa, length: nx } = xtab;
   for (let j = 0; j < ytab.length; j++) {
     const dy = ytab.d[j];
-    const beta = ytab.alpha[j];
-    buf.fill(0);
-    const base = ytab.s[j] * w;
-    for (let k = 0; k < nx; k++) buf[xd[k]] = buf[xd[k]] + f(src[base + xs[k]] * xa[k]);
+    areaRow(src, ytab.s[j] * w, xtab, buf);
     if (dy !== prev) {
-      flush(prev);
-      for (let x = 0; x < ow; x++) sum[x] = beta * buf[x];
+      areaFlush(sum, out, prev * ow);
+      areaSet(sum, buf, ytab.alpha[j]);
       prev = dy;
     } else {
-      for (let x = 0; x < ow; x++) sum[x] = sum[x] + f(beta * buf[x]);
+      areaAdd(sum, buf, ytab.alpha[j]);
     }
   }
-  flush(prev);
+  areaFlush(sum, out, prev * ow);
   return out;
+}
+
+/** Sum one source row into `buf` through the horizontal area table (float32). */
+function areaRow(src, base, tab, buf) {
+  const { d, s, alpha, length } = tab;
+  buf.fill(0);
+  for (let k = 0; k < length; k++) {
+    const i = d[k];
+    buf[i] = buf[i] + Math.fround(src[base + s[k]] * alpha[k]);
+  }
+}
+
+function areaSet(sum, buf, beta) {
+  for (let x = 0; x < sum.length; x++) sum[x] = beta * buf[x];
+}
+
+function areaAdd(sum, buf, beta) {
+  for (let x = 0; x < sum.length; x++) sum[x] = sum[x] + Math.fround(beta * buf[x]);
+}
+
+function areaFlush(sum, out, at) {
+  for (let x = 0; x < sum.length; x++) out[at + x] = sat8(rint(sum[x]));
 }
 
 /** Map an index outside [0, n) as `BORDER_REFLECT_101`. */

@@ -76,11 +76,13 @@ function boxRowAt(src, s0, n, win, keep, dst, d0) {
   let oi = 0;
   for (let k = 0; k < keep.length; k++) {
     const target = keep[k];
-    for (; oi <= target; oi++) {
-      if (oi < p2) { sum = f(sum + src[ri++]); cws++; }
-      else if (oi < p2 + p3) { sum = f(sum + src[ri++]); sum = f(sum - src[li++]); }
-      else { sum = f(sum - src[li++]); cws--; }
-    }
+    // Phase 2: the window grows.
+    for (; oi <= target && oi < p2; oi++) { sum = f(sum + src[ri++]); cws++; }
+    // Phase 3: the window slides.
+    const end3 = Math.min(target + 1, p2 + p3);
+    for (; oi < end3; oi++) { sum = f(sum + src[ri++]); sum = f(sum - src[li++]); }
+    // Phase 4: the window shrinks.
+    for (; oi <= target; oi++) { sum = f(sum - src[li++]); cws--; }
     dst[d0 + k] = sum / cws;
   }
 }
