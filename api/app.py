@@ -26,6 +26,7 @@ from empreinte.api.limits import (
 from empreinte.api.routes import cases, crawls, keys, notices, ops, platform, victims
 from empreinte.api.schemas import MatchRequest
 from empreinte.api.state import AppState, KeyCache, Metrics
+from empreinte.console.app import create_console
 from empreinte.crawler.background import CrawlerThread
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.notices.channels import SmtpServer
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, upgrade: bool = True) -> Fas
     problems.install(app)
     for module in (cases, victims, platform, notices, crawls, keys, ops):
         app.include_router(module.router)
+    app.mount("/console", create_console(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(_Observe, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

@@ -7,11 +7,18 @@ from sqlalchemy import Connection
 
 import empreinte.crawler.models
 import empreinte.notices.models
+import empreinte.notices.queue
+import empreinte.store.users
 from empreinte.settings import Settings
 from empreinte.store.db import make_engine
 from empreinte.store.models import Base
 
-_ROOMS_WITH_TABLES = (empreinte.crawler.models, empreinte.notices.models)
+_ROOMS_WITH_TABLES = (
+    empreinte.crawler.models,
+    empreinte.notices.models,
+    empreinte.notices.queue,
+    empreinte.store.users,
+)
 
 config = context.config
 
