@@ -79,6 +79,12 @@ async def open_case(request: Request, who: auth.PersonDep) -> Response:
     )
 
 
+def _owned(who: auth.Person, case_id: str) -> None:
+    """Raise NotFound for a case of another organisation, before any role check."""
+    with who.state.sessions() as session:
+        cases.owned_case(session, who.organisation_id, case_id)
+
+
 def _case_page(
     request: Request, who: auth.Person, case_id: str, status: int = 200, **extra: object
 ) -> Response:
@@ -117,6 +123,7 @@ async def attach(request: Request, case_id: str, who: auth.PersonDep) -> Respons
     except Problem as exc:
         raise auth.ForgedRequest from exc
     auth.check(request, who.me.csrf, token)
+    _owned(who, case_id)
     who.require("cases.change")
     try:
         data = read_field(body, content_type, "file")
@@ -165,10 +172,9 @@ def _attach(
 async def withdraw(request: Request, case_id: str, who: auth.PersonDep) -> Response:
     """Withdraw the case once the case worker has confirmed the victim's identity."""
     fields = await auth.form(request, who)
+    _owned(who, case_id)
     who.require("cases.change")
     if fields.get("confirmed") != "yes":
-        with who.state.sessions() as session:
-            cases.owned_case(session, who.organisation_id, case_id)
         return _case_page(request, who, case_id, 422, withdraw_error="withdraw.confirm")
 
     def work() -> None:
@@ -193,11 +199,10 @@ async def withdraw(request: Request, case_id: str, who: auth.PersonDep) -> Respo
 async def crawl(request: Request, case_id: str, who: auth.PersonDep) -> Response:
     """Schedule a crawl of the URLs a victim or witness reported, one a line."""
     fields = await auth.form(request, who)
+    _owned(who, case_id)
     who.require("cases.change")
     seeds = [line.strip() for line in fields.get("urls", "").splitlines() if line.strip()]
     if not seeds or len(seeds) > 100:
-        with who.state.sessions() as session:
-            cases.owned_case(session, who.organisation_id, case_id)
         return _case_page(request, who, case_id, 422, crawl_error="crawl.count")
     with who.state.sessions.begin() as session:
         cases.owned_case(session, who.organisation_id, case_id)

@@ -107,6 +107,8 @@ def evidence(notice_id: str, who: auth.PersonDep, lang: Literal["en", "fr"] = "f
 async def decide(request: Request, notice_id: str, who: auth.PersonDep) -> Response:
     """Approve or reject one draft or held notice."""
     fields = await auth.form(request, who)
+    with who.state.sessions() as session:
+        review.owned(session, who.organisation_id, notice_id)
     who.require("review")
     choice = fields.get("decision")
     reason = fields.get("reason", "").strip()[:500]
