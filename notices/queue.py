@@ -5,9 +5,10 @@ for :data:`LEASE` so no other reviewer gets it, and the lease ends when they
 decide or when it runs out (a reviewer who walks away). Taking is one atomic
 conditional upsert on ``review_leases`` (the row is written only if it is
 absent or its lease is over), so two reviewers can never hold the same item.
-On PostgreSQL, candidate notices are read ``FOR UPDATE SKIP LOCKED`` so
-parallel reviewers skip each other's rows instead of queueing on them; on
-SQLite every writing transaction is already serialised (``BEGIN IMMEDIATE``).
+On PostgreSQL, the oldest free notice is read ``LIMIT 1 FOR UPDATE SKIP
+LOCKED``, so parallel reviewers each lock a different row instead of queueing
+on one; on SQLite every writing transaction is already serialised (``BEGIN
+IMMEDIATE``), so the oldest free candidates are read at once.
 
 The three decisions reuse the review services: confirm approves the notice;
 a false match also puts the image's URL on the negative list so it does not
@@ -92,6 +93,16 @@ def take(session: Session, organisation_id: int, user_id: int, now: dt.datetime)
     held = _held(session, organisation_id, user_id, now)
     if held is not None:
         return held
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for _ in range(CANDIDATES if postgres else 1):
+        for notice_id in _free(session, organisation_id, now, postgres):
+            if _lease(session, notice_id, user_id, now):
+                return _item(session, notice_id, now + LEASE)
+    return None
+
+
+def _free(session: Session, organisation_id: int, now: dt.datetime, postgres: bool) -> list[str]:
+    """Return the oldest unleased items: one row locked with SKIP LOCKED on PostgreSQL."""
     free = or_(ReviewLease.notice_id.is_(None), ReviewLease.lease_until <= now)
     query = (
         select(Notice.id)
@@ -99,14 +110,12 @@ def take(session: Session, organisation_id: int, user_id: int, now: dt.datetime)
         .outerjoin(ReviewLease, ReviewLease.notice_id == Notice.id)
         .where(*_queued(organisation_id), free)
         .order_by(Notice.created_at, Notice.id)
-        .limit(CANDIDATES)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Notice, skip_locked=True)
-    for notice_id in list(session.scalars(query)):
-        if _lease(session, notice_id, user_id, now):
-            return _item(session, notice_id, now + LEASE)
-    return None
+    if postgres:
+        query = query.limit(1).with_for_update(of=Notice, skip_locked=True)
+    else:
+        query = query.limit(CANDIDATES)
+    return list(session.scalars(query))
 
 
 def _lease(session: Session, notice_id: str, user_id: int, now: dt.datetime) -> bool:
@@ -121,8 +130,9 @@ def _lease(session: Session, notice_id: str, user_id: int, now: dt.datetime) -> 
             set_={"user_id": user_id, "lease_until": now + LEASE},
             where=or_(table.c.lease_until <= now, table.c.user_id == user_id),
         )
+        .returning(table.c.notice_id)
     )
-    return int(session.execute(statement).rowcount or 0) == 1  # type: ignore[attr-defined]
+    return session.execute(statement).scalar() is not None
 
 
 def _held(session: Session, organisation_id: int, user_id: int, now: dt.datetime) -> Item | None:

@@ -227,7 +227,8 @@ def sign_in(
     if user is None or not right or user.disabled_at is not None or user.password_hash is None:
         _fail(session, keys, now)
         raise SignInRefused("wrong email or password")
-    if user.totp_secret and not pyotp.TOTP(user.totp_secret).verify(code or "", valid_window=1):
+    totp = pyotp.TOTP(user.totp_secret) if user.totp_secret else None
+    if totp is not None and not totp.verify(code or "", for_time=now, valid_window=1):
         _fail(session, keys, now)
         raise SignInRefused("wrong one-time code")
     if _HASHER.check_needs_rehash(stored):

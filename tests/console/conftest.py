@@ -248,3 +248,12 @@ def tabs(browser: Any, world: World) -> Iterator[Any]:
         tab.close()
     assert errors == [], f"console errors: {errors}"
 
+
+from tests.notices.conftest import (  # noqa: E402  (the notices room's database fixtures)
+    db_url,
+    postgres_once,
+    sessions,
+    sqlite_template,
+)
+
+__all__ = ["db_url", "postgres_once", "sessions", "sqlite_template"]
