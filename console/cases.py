@@ -19,6 +19,7 @@ from empreinte.console import auth
 from empreinte.console.pages import render
 from empreinte.crawler import service as crawls
 from empreinte.crawler.errors import InvalidSeed
+from empreinte.errors import FingerprintFileError
 from empreinte.hashing import fingerprint_file
 from empreinte.notices import casebook, timeline
 from empreinte.store import audit, cases, registry
@@ -133,7 +134,7 @@ async def attach(request: Request, case_id: str, who: auth.PersonDep) -> Respons
         return _case_page(request, who, case_id, 422, attach_error="attach.empty")
     try:
         parsed = fingerprint_file.loads(data)
-    except fingerprint_file.FingerprintFileError as exc:
+    except FingerprintFileError as exc:
         return _case_page(
             request, who, case_id, 422, attach_error="attach.invalid", problems=exc.problems[:20]
         )

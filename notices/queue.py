@@ -22,7 +22,7 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import DateTime, ForeignKey, Integer, func, or_, select
+from sqlalchemy import ColumnElement, DateTime, ForeignKey, Integer, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -69,7 +69,7 @@ class Item:
     lease_until: dt.datetime
 
 
-def _queued(organisation_id: int) -> list[object]:
+def _queued(organisation_id: int) -> list[ColumnElement[bool]]:
     return [
         Notice.organisation_id == organisation_id,
         Notice.status == NoticeStatus.DRAFT.value,
@@ -120,17 +120,16 @@ def _free(session: Session, organisation_id: int, now: dt.datetime, postgres: bo
 
 def _lease(session: Session, notice_id: str, user_id: int, now: dt.datetime) -> bool:
     """Write the lease unless another reviewer holds a live one; say whether it was written."""
-    table = ReviewLease.__table__
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(table)
+        insert(ReviewLease)
         .values(notice_id=notice_id, user_id=user_id, lease_until=now + LEASE)
         .on_conflict_do_update(
-            index_elements=[table.c.notice_id],
+            index_elements=[ReviewLease.notice_id],
             set_={"user_id": user_id, "lease_until": now + LEASE},
-            where=or_(table.c.lease_until <= now, table.c.user_id == user_id),
+            where=or_(ReviewLease.lease_until <= now, ReviewLease.user_id == user_id),
         )
-        .returning(table.c.notice_id)
+        .returning(ReviewLease.notice_id)
     )
     return session.execute(statement).scalar() is not None
 
@@ -195,7 +194,7 @@ def decide(
 
 
 def release(session: Session, notice_id: str) -> None:
-    session.execute(ReviewLease.__table__.delete().where(ReviewLease.notice_id == notice_id))
+    session.execute(delete(ReviewLease).where(ReviewLease.notice_id == notice_id))
 
 
 def leases_of(session: Session, notice_ids: list[str]) -> dict[str, int]:

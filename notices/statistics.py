@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -58,7 +58,7 @@ def _removal(session: Session, organisation_id: int) -> list[tuple[str, int]]:
         hours = func.extract("epoch", Notice.removed_at - Notice.sent_at) / 3600
     bounds = [b for b, _ in REMOVAL_BINS]
     bucket = case(*((hours < b, i) for i, b in enumerate(bounds)), else_=len(bounds))
-    rows = dict(
+    rows: dict[Any, Any] = dict(
         session.execute(
             select(bucket, func.count())
             .where(

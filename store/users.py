@@ -25,7 +25,7 @@ from typing import Final
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, case, select
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -233,7 +233,7 @@ def sign_in(
         raise SignInRefused("wrong one-time code")
     if _HASHER.check_needs_rehash(stored):
         user.password_hash = _HASHER.hash(password)
-    session.execute(ThrottleEntry.__table__.delete().where(ThrottleEntry.key == keys[0]))
+    session.execute(delete(ThrottleEntry).where(ThrottleEntry.key == keys[0]))
     return user
 
 
@@ -256,16 +256,15 @@ def _throttle_wait(session: Session, keys: list[str], now: dt.datetime) -> float
 
 def _fail(session: Session, keys: list[str], now: dt.datetime) -> None:
     """Count one failure per key with an atomic upsert; a stale window starts again."""
-    table = ThrottleEntry.__table__
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stale = table.c.window_start < now - THROTTLE_WINDOW
+    stale = ThrottleEntry.window_start < now - THROTTLE_WINDOW
     for key in keys:
-        statement = insert(table).values(key=key, failures=1, window_start=now)
+        statement = insert(ThrottleEntry).values(key=key, failures=1, window_start=now)
         statement = statement.on_conflict_do_update(
-            index_elements=[table.c.key],
+            index_elements=[ThrottleEntry.key],
             set_={
-                "failures": case((stale, 1), else_=table.c.failures + 1),
-                "window_start": case((stale, now), else_=table.c.window_start),
+                "failures": case((stale, 1), else_=ThrottleEntry.failures + 1),
+                "window_start": case((stale, now), else_=ThrottleEntry.window_start),
             },
         )
         session.execute(statement)

@@ -209,7 +209,9 @@ class Tab:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
     def _console(self, message: Any) -> None:
-        expected = self.allow_http_errors and "the server responded with a status of 4" in message.text
+        expected = (
+            self.allow_http_errors and "the server responded with a status of 4" in message.text
+        )
         if message.type == "error" and not expected:
             self.errors.append(f"{message.text} at {message.location.get('url', '?')}")
 

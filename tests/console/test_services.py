@@ -87,7 +87,9 @@ def test_sessions_are_stored_hashed_expire_and_end_at_sign_out(
 def test_sign_in_is_throttled_per_account_and_per_client(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         for name in ("a", "b"):
-            users.create_user(session, "E", f"{name}@e.example", UserRole.REVIEWER, password=PASSWORD)
+            users.create_user(
+                session, "E", f"{name}@e.example", UserRole.REVIEWER, password=PASSWORD
+            )
     for _ in range(users.FAILURES_PER_ACCOUNT):
         assert isinstance(_sign_in(sessions, "a@e.example", "wrong password!"), SignInRefused)
     blocked = _sign_in(sessions, "a@e.example", PASSWORD)
@@ -165,7 +167,7 @@ def test_each_queued_item_goes_to_exactly_one_reviewer(sessions: sessionmaker[Se
 
 
 def test_leases_run_out_and_decisions_end_them(sessions: sessionmaker[Session]) -> None:
-    org, reviewers, ids = _queue_world(sessions)
+    org, reviewers, _ = _queue_world(sessions)
     with sessions.begin() as session:
         mine = queue.take(session, org, reviewers[0], NOW)
         assert mine is not None
