@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from empreinte.console import auth, cases, notices, queue, settings, signin, stats
 from empreinte.console.pages import HEADERS, render
 from empreinte.errors import EmpreinteError, FingerprintFileError
+from empreinte.notices import indexes as _indexes  # noqa: F401  (declares migration 0006's)
 from empreinte.store.registry import Conflict, NotFound
 
 
@@ -26,6 +27,7 @@ def create_console(parent: FastAPI) -> FastAPI:
     """Return the console app; ``parent`` holds the running service's state."""
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.parent = parent
+    console.state.statistics = {}
     static = StaticFiles(directory=Path(__file__).parent / "static")
     console.mount("/static", static, name="static")
     for module in (signin, cases, queue, notices, stats, settings):

@@ -133,6 +133,7 @@ async def image(request: Request, notice_id: str, who: auth.PersonDep) -> Respon
     with who.state.sessions() as session:
         notice = review.owned(session, who.organisation_id, notice_id)
         url = session.get_one(Sighting, notice.sighting_id).url
+    who.require("review")
     client = fetch.make_client(
         user_agent="Empreinte-console/1", allow_loopback=who.state.settings.crawl_allow_loopback
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Annotated, Literal
+import time
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -12,17 +14,32 @@ from empreinte.console import auth, charts
 from empreinte.console.i18n import translate
 from empreinte.console.pages import HEADERS, render
 from empreinte.notices import report
-from empreinte.notices.statistics import statistics
+from empreinte.notices.statistics import Statistics, statistics
 from empreinte.store import models as m
 
 router = APIRouter()
 
 
+CACHE_SECONDS: Final = 60.0
+"""The charts are aggregates: recounting 50,000 notices more than once a minute buys nothing."""
+
+
+def _counted(request: Request, who: auth.Person, now: dt.datetime) -> Statistics:
+    """Return the organisation's counts, recounted at most once every :data:`CACHE_SECONDS`."""
+    cache: dict[int, tuple[float, Statistics]] = request.app.state.statistics
+    held = cache.get(who.organisation_id)
+    if held is not None and held[0] > time.monotonic():
+        return held[1]
+    with who.state.sessions() as session:
+        found = statistics(session, who.organisation_id, now)
+    cache[who.organisation_id] = (time.monotonic() + CACHE_SECONDS, found)
+    return found
+
+
 @router.get("/stats")
 def stats_page(request: Request, who: auth.PersonDep) -> Response:
     now = m.utcnow()
-    with who.state.sessions() as session:
-        found = statistics(session, who.organisation_id, now)
+    found = _counted(request, who, now)
     hosts = charts.bars(found.by_host)
     outcomes = charts.bars(
         [(translate(who.language, f"status.{s}"), n) for s, n in found.by_outcome]

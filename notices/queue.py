@@ -1,4 +1,8 @@
-"""Serve the review queue: crawler sightings whose notice is a draft, oldest first, each once.
+"""Serve the review queue: sightings whose notice is a draft, oldest first, each to one reviewer.
+
+The queue holds every draft notice of the NGO: the crawler's sightings, and
+the platforms' when they came with a URL. Counting and ordering it reads only
+the notices' narrow index (:mod:`indexes`), never the wide rows.
 
 A reviewer takes the next item with :func:`take`; the item is leased to them
 for :data:`LEASE` so no other reviewer gets it, and the lease ends when they
@@ -33,7 +37,6 @@ from empreinte.store import models as m
 from empreinte.store.registry import NotFound, utc
 
 LEASE: Final = dt.timedelta(minutes=10)
-SOURCE: Final = "crawler"
 CANDIDATES: Final = 20
 
 
@@ -70,21 +73,12 @@ class Item:
 
 
 def _queued(organisation_id: int) -> list[ColumnElement[bool]]:
-    return [
-        Notice.organisation_id == organisation_id,
-        Notice.status == NoticeStatus.DRAFT.value,
-        Sighting.source == SOURCE,
-    ]
+    return [Notice.organisation_id == organisation_id, Notice.status == NoticeStatus.DRAFT.value]
 
 
 def waiting(session: Session, organisation_id: int) -> int:
     """Count the organisation's queued items, leased or not."""
-    query = (
-        select(func.count())
-        .select_from(Notice)
-        .join(Sighting, Sighting.id == Notice.sighting_id)
-        .where(*_queued(organisation_id))
-    )
+    query = select(func.count()).select_from(Notice).where(*_queued(organisation_id))
     return int(session.scalar(query) or 0)
 
 
@@ -106,7 +100,6 @@ def _free(session: Session, organisation_id: int, now: dt.datetime, postgres: bo
     free = or_(ReviewLease.notice_id.is_(None), ReviewLease.lease_until <= now)
     query = (
         select(Notice.id)
-        .join(Sighting, Sighting.id == Notice.sighting_id)
         .outerjoin(ReviewLease, ReviewLease.notice_id == Notice.id)
         .where(*_queued(organisation_id), free)
         .order_by(Notice.created_at, Notice.id)
@@ -138,7 +131,6 @@ def _held(session: Session, organisation_id: int, user_id: int, now: dt.datetime
     query = (
         select(ReviewLease)
         .join(Notice, Notice.id == ReviewLease.notice_id)
-        .join(Sighting, Sighting.id == Notice.sighting_id)
         .where(
             ReviewLease.user_id == user_id, ReviewLease.lease_until > now, *_queued(organisation_id)
         )

@@ -1,6 +1,8 @@
 """Count an NGO's notices for the console's charts: hosts, outcomes, removal times, weeks.
 
 Only domains, statuses, durations and signals are counted: no URL, case or person.
+Notice rows are wide (their document is JSON), so the counts read the narrow
+index of :mod:`indexes` instead of the rows themselves.
 """
 
 from __future__ import annotations

@@ -78,11 +78,19 @@ def _matches(session: Session, case_id: str, limit: int) -> list[Event]:
 
 
 def _notices(session: Session, case: m.Case, limit: int) -> list[Event]:
-    mine = (
-        select(Notice.id)
+    """Events of the case's notices sent by its own NGO.
+
+    The notices are found by fingerprint, then kept if the case's NGO sent them
+    (in Python: a notifier filter in SQL would walk every notice of the NGO).
+    """
+    found = session.execute(
+        select(Notice.id, Notice.organisation_id)
         .join(m.CaseFingerprint, m.CaseFingerprint.fingerprint_id == Notice.fingerprint_id)
-        .where(m.CaseFingerprint.case_id == case.id, Notice.organisation_id == case.organisation_id)
-    )
+        .where(m.CaseFingerprint.case_id == case.id)
+    ).all()
+    mine = [notice_id for notice_id, org in found if org == case.organisation_id]
+    if not mine:
+        return []
     moves = session.execute(
         select(Transition, Notice.reference, Sighting.host)
         .join(Notice, Notice.id == Transition.notice_id)

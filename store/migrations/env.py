@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import empreinte.crawler.models
+import empreinte.notices.indexes
 import empreinte.notices.models
 import empreinte.notices.queue
 import empreinte.store.users
@@ -17,6 +18,7 @@ _ROOMS_WITH_TABLES = (
     empreinte.crawler.models,
     empreinte.notices.models,
     empreinte.notices.queue,
+    empreinte.notices.indexes,
     empreinte.store.users,
 )
 

@@ -109,8 +109,27 @@ def upgrade() -> None:
     with op.batch_alter_table("review_leases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_review_leases_user_id"), ["user_id"], unique=False)
 
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_cases_organisation_created", ["organisation_id", "created_at"], unique=False
+        )
+    with op.batch_alter_table("notices", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_notices_organisation_created", ["organisation_id", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_notices_organisation_status",
+            ["organisation_id", "status", "created_at", "sent_at", "removed_at", "sighting_id"],
+            unique=False,
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("notices", schema=None) as batch_op:
+        batch_op.drop_index("ix_notices_organisation_status")
+        batch_op.drop_index("ix_notices_organisation_created")
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_organisation_created")
     with op.batch_alter_table("review_leases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_review_leases_user_id"))
 
