@@ -38,6 +38,7 @@ from empreinte.api.routes import (
 )
 from empreinte.api.schemas import MatchRequest
 from empreinte.api.state import AppState, KeyCache, Metrics, Services
+from empreinte.console.app import create_console
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.store.audit import AuditQueue
 
@@ -92,6 +93,7 @@ def create_app(runtime: Services) -> FastAPI:
     routers = (cases, victims, platform, notices, contacts, negative_list, quarantines, notifier)
     for module in (*routers, reports, crawls, keys, ops):
         app.include_router(module.router)
+    app.mount("/console", create_console(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(_Observe, metrics=metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

@@ -11,6 +11,7 @@ SUITES = [
     "benchmarks.api.run",
     "benchmarks.robustness.run",
     "benchmarks.crawler.run",
+    "benchmarks.console.run",
 ]
 
 

@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
-from empreinte.crawler import sniff
 from empreinte.crawler.errors import BlockedAddress, Skip
 from empreinte.crawler.item import Item, Response
 from empreinte.crawls.jobs import Link
 from empreinte.crawls.limits import CrawlLimits
-from empreinte.net import urls
+from empreinte.net import sniff, urls
 from empreinte.net.client import async_client
 from empreinte.net.guard import Resolver
 

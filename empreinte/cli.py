@@ -238,6 +238,25 @@ def _add_server_commands(sub: Any) -> None:
     _database_option(listing)
     listing.set_defaults(handler=_cmd_keys_list)
 
+    people = sub.add_parser(
+        "users",
+        help="create console accounts (people; machines use API keys)",
+        description="Manage the console's accounts: "
+        'empreinte users create --org "E-Enfance" --email a@b.example --role reviewer',
+    )
+    people_sub = people.add_subparsers(title="user commands", metavar="ACTION")
+    person = people_sub.add_parser("create", help="create an account; print a one-time password")
+    _database_option(person)
+    person.add_argument("--org", required=True, metavar="NAME", help="the NGO of the account")
+    person.add_argument("--email", required=True)
+    person.add_argument("--role", required=True, choices=["case_worker", "reviewer", "org_admin"])
+    person.add_argument("--language", choices=["fr", "en"], default="fr")
+    person.add_argument(
+        "--ask-password", action="store_true", help="read the password from the terminal"
+    )
+    person.add_argument("--totp", action="store_true", help="require a one-time code (TOTP)")
+    person.set_defaults(handler=_cmd_users_create)
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     from empreinte.settings import Settings
@@ -388,6 +407,44 @@ def _cmd_keys_list(args: argparse.Namespace) -> int:
             state = "revoked" if row.revoked_at else "active"
             org = row.organisation.name if row.organisation else "-"
             print(f"{row.prefix}  {row.role:<8}  {state:<7}  {org}")
+    return EXIT_OK
+
+
+def _cmd_users_create(args: argparse.Namespace) -> int:
+    import getpass
+
+    from empreinte.errors import EmpreinteError
+    from empreinte.store import audit, users
+
+    password = getpass.getpass("password: ") if args.ask_password else users.new_password()
+    sessions = _open_sessions(args)
+    try:
+        with sessions.begin() as session:
+            user = users.create_user(
+                session,
+                args.org,
+                args.email,
+                users.UserRole(args.role),
+                password=password,
+                language=args.language,
+            )
+            uri = users.enable_totp(session, user) if args.totp else None
+            audit.record(
+                session,
+                "cli",
+                "user.create",
+                organisation_id=user.organisation_id,
+                target=str(user.id),
+                role=args.role,
+            )
+    except EmpreinteError as exc:
+        print(f"empreinte: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.ask_password:
+        print(password)
+        print(f"# initial password of {user.email}: shown once, give it now", file=sys.stderr)
+    if uri:
+        print(f"# authenticator (TOTP) URI: {uri}", file=sys.stderr)
     return EXIT_OK
 
 

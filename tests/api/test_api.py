@@ -231,12 +231,12 @@ def test_pin_guessing_is_throttled_and_uniform(sqlite_api: Api) -> None:
     assert first_wrong.status_code == first_unknown.status_code == 401
     assert first_wrong.json() == first_unknown.json()
     codes: dict[int, int] = {}
-    for attempt in range(10_000):
+    for attempt in range(1_000):
         guess = {"case_number": case["case_number"], "pin": f"{attempt:08d}"}
         code = victim.post("/v1/case-status", json=guess).status_code
         codes[code] = codes.get(code, 0) + 1
     assert set(codes) <= {401, 429}
-    assert codes[429] >= 9_990
+    assert codes[429] >= 990
     assert victim.post("/v1/case-status", json=wrong).headers.get("retry-after")
     assert victim.get("/healthz").status_code == 200
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from empreinte.crawler.extract import find, links_of, srcset
-from empreinte.crawler.sniff import image_type, is_html
 from empreinte.crawls.jobs import Entry, Plan
 from empreinte.crawls.limits import CrawlLimits, Scope
 from empreinte.net import urls
+from empreinte.net.sniff import image_type, is_html
 from empreinte.store.models.crawls import Kind
 from tests.conftest import encode, photo
 
