@@ -51,6 +51,8 @@ PIPELINE: Final = "empreinte-video-v1"
 WORK_SIDE: Final = 512
 BAR_LUMA: Final = 20.0
 _MAX_BAR_SHARE: Final = 0.4
+_FFMPEG_MAX_STREAMS: Final = 1000
+"""FFmpeg's demuxers stop adding streams here (its ``max_streams`` option)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +163,9 @@ def open_video(data: bytes, limits: VideoLimits) -> Opened:
 def _check_streams(container: Any, limits: VideoLimits) -> Any:
     streams = list(container.streams)
     if len(streams) > limits.max_streams:
+        count = f"at least {len(streams):,}" if len(streams) >= _FFMPEG_MAX_STREAMS else f"{len(streams):,}"
         raise VideoTooLarge(
-            f"the container has {len(streams):,} streams, over the limit of {limits.max_streams}"
+            f"the container has {count} streams, over the limit of {limits.max_streams}"
         )
     videos = [s for s in streams if s.type == "video"]
     if not videos:
@@ -176,7 +179,10 @@ def _header_info(container: Any, stream: Any, media_type: str, limits: VideoLimi
     ctx = stream.codec_context
     width, height = int(ctx.width or 0), int(ctx.height or 0)
     if width <= 0 or height <= 0:
-        raise UnsupportedVideo(f"the video track has no picture size ({width}x{height})")
+        raise UnsupportedVideo(
+            f"the video track has no usable picture size ({width}x{height}): its header "
+            "claims a size FFmpeg refuses (over about 16,000x16,000) or none"
+        )
     check_size(width, height, limits, "the header claims")
     duration = _declared_duration(container, stream)
     if duration is not None and duration > limits.max_seconds:
