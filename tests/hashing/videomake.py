@@ -73,6 +73,7 @@ def _write(
         stream.pix_fmt = "yuv420p"
         if times is not None:
             stream.time_base = Fraction(1, 1000)
+            stream.codec_context.time_base = Fraction(1, 1000)
         for _ in range(audio_tracks):
             container.add_stream("aac", rate=8000)
         for i, rgb in enumerate(frames):
