@@ -24,7 +24,7 @@ two cases above. The rule here (:class:`Rule`) is:
    up (fewer only if the registered video has fewer) and the larger of the two
    shares is at least ``share``. The query is sampled at every frame and the
    registration once a second, so the query share counts the query frames that
-   land, on the alignment, within ``tolerance`` of a matched registered frame.
+   land, on the alignment, on the time range of a matched registered frame.
 
 A one-frame query (a still) matches when any registered frame is within
 ``distance`` under one of its transforms. The match reports the time ranges
@@ -45,6 +45,7 @@ from empreinte.hashing.video.query import QueryVideo
 SPEEDS: Final = (0.5, 2 / 3, 0.8, 1.0, 1.25, 1.5, 2.0)
 _BIN: Final = 0.5
 _CHUNK: Final = 1 << 18
+_SLACK: Final = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +190,7 @@ def _shares(
         return NO_MATCH
     r_rows = np.unique(ri)
     offset = float(np.median(reg.start[ri] - speed * qry.start[qi]))
-    covered = _covered(reg, qry, r_rows, speed, offset, rule.tolerance)
+    covered = _covered(reg, qry, r_rows, speed, offset)
     q_share = float(qry.weight[covered].sum() / qry.weight.sum())
     r_share = float(reg.weight[r_rows].sum() / reg.weight.sum())
     enough = r_rows.size >= min(rule.min_frames, reg.start.size)
@@ -207,20 +208,20 @@ def _shares(
 
 
 def _covered(
-    reg: _Side, qry: _Side, r_rows: np.ndarray, speed: float, offset: float, tolerance: float
+    reg: _Side, qry: _Side, r_rows: np.ndarray, speed: float, offset: float
 ) -> np.ndarray:
     """Mark the query frames whose mapped time falls on a matched registered frame.
 
     The query is sampled more densely than the registration (every frame
     against one a second), so most query frames sit between two registered
-    samples: a query frame counts as matched when, on the alignment, it lands
-    within ``tolerance`` of the time range of a matched registered frame.
+    samples: a query frame counts as matched when, on the alignment, its
+    middle lands within :data:`_SLACK` seconds of the time range of a matched
+    registered frame.
     """
-    lo = speed * qry.start + offset
-    hi = speed * qry.end + offset
-    r_lo = reg.start[r_rows] - tolerance
-    r_hi = reg.end[r_rows] + tolerance
-    hit = (lo[:, None] <= r_hi[None, :]) & (hi[:, None] >= r_lo[None, :])
+    middle = speed * (qry.start + qry.end) / 2 + offset
+    r_lo = reg.start[r_rows] - _SLACK
+    r_hi = reg.end[r_rows] + _SLACK
+    hit = (middle[:, None] >= r_lo[None, :]) & (middle[:, None] <= r_hi[None, :])
     out: np.ndarray = hit.any(axis=1)
     return out
 
