@@ -26,9 +26,12 @@ two cases above. The rule here (:class:`Rule`) is:
    registration once a second, so the query share counts the query frames that
    land, on the alignment, on the time range of a matched registered frame.
 
-A one-frame query (a still) matches when any registered frame is within
-``distance`` under one of its transforms. The match reports the time ranges
-on both sides.
+A registered frame carries the PDQ of its centre crops too (90 % and 80 %),
+so a cropped re-post lines up against those. A one-frame query (a still)
+matches when a registered frame is within ``distance`` under one of its
+transforms, or within ``still_distance`` with its neighbour in time within
+``still_distance + 16`` (a screenshot taken between two samples). The match
+reports the time ranges on both sides.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Rule:
     """The thresholds of the match rule (see the module docstring)."""
 
     distance: int = 31
+    still_distance: int = 48
     quality: int = 50
     share: float = 0.5
     min_frames: int = 2
@@ -80,13 +84,27 @@ NO_MATCH: Final = VideoMatch(False, 0.0, 0.0, None, None, 0, -1, 0.0)
 
 @dataclass(frozen=True, slots=True)
 class _Side:
-    hashes: np.ndarray  # (n, transforms, 32) or (n, 32)
-    start: np.ndarray
-    end: np.ndarray
+    """Rows of hashes (``(n, transforms, 32)`` or ``(n, 32)``), each of one frame."""
+
+    hashes: np.ndarray
+    frame: np.ndarray
+    """Row -> frame index (a registered frame has a row per crop hash)."""
+    fstart: np.ndarray
+    fend: np.ndarray
 
     @property
-    def weight(self) -> np.ndarray:
-        return np.maximum(self.end - self.start, 1e-3)
+    def start(self) -> np.ndarray:
+        out: np.ndarray = self.fstart[self.frame]
+        return out
+
+    @property
+    def end(self) -> np.ndarray:
+        out: np.ndarray = self.fend[self.frame]
+        return out
+
+    @property
+    def fweight(self) -> np.ndarray:
+        return np.maximum(self.fend - self.fstart, 1e-3)
 
 
 def compare(registered: Sequence[FrameSignal], query: QueryVideo, rule: Rule = Rule()) -> VideoMatch:
@@ -98,13 +116,15 @@ def compare(registered: Sequence[FrameSignal], query: QueryVideo, rule: Rule = R
     best = NO_MATCH
     for t in range(qry.hashes.shape[1]):
         dist = distances(qry.hashes[:, t], reg.hashes)
+        if qry.hashes.shape[0] == 1:
+            found = _still(reg, dist, t, rule)
+            if _better(found, best):
+                best = found
+            continue
         qi, ri = np.nonzero(dist <= rule.distance)
         if qi.size == 0:
             continue
-        if qry.hashes.shape[0] == 1:
-            found = _still(reg, ri, t, rule)
-        else:
-            found = _aligned(reg, qry, qi, ri, t, rule)
+        found = _aligned(reg, qry, qi, ri, t, rule)
         if _better(found, best):
             best = found
     return best
@@ -126,8 +146,10 @@ def _registered(frames: Sequence[FrameSignal], rule: Rule) -> _Side | None:
     good = [f for f in frames if f.quality >= rule.quality]
     if not good:
         return None
+    rows = [(i, h) for i, f in enumerate(good) for h in f.hashes]
     return _Side(
-        pack(f.pdq for f in good),
+        pack(h for _, h in rows),
+        np.array([i for i, _ in rows], np.int64),
         np.array([f.start for f in good]),
         np.array([f.end for f in good]),
     )
@@ -139,16 +161,33 @@ def _query(query: QueryVideo, rule: Rule) -> _Side | None:
         return None
     return _Side(
         np.stack([f.hashes for f in good]),
+        np.arange(len(good)),
         np.array([f.start for f in good]),
         np.array([f.end for f in good]),
     )
 
 
-def _still(reg: _Side, ri: np.ndarray, t: int, rule: Rule) -> VideoMatch:
-    rows = np.unique(ri)
-    share = float(reg.weight[rows].sum() / reg.weight.sum())
-    span = (float(reg.start[rows].min()), float(reg.end[rows].max()))
-    return VideoMatch(True, 1.0, share, (0.0, 0.0), span, 1, t, 1.0)
+def _still(reg: _Side, dist: np.ndarray, t: int, rule: Rule) -> VideoMatch:
+    """A one-frame query: a registered frame within ``distance``, or two neighbours close.
+
+    A screenshot taken between two registered samples (one a second) can be
+    farther than ``distance`` from both; it still matches when the nearest is
+    within ``still_distance`` and the frame next to it in time within
+    ``still_distance + 16``.
+    """
+    nearest = np.full(reg.fstart.size, 256, np.int32)
+    np.minimum.at(nearest, reg.frame, dist[0])
+    best = int(np.argmin(nearest))
+    close = [best] if nearest[best] <= rule.distance else []
+    if not close and nearest[best] <= rule.still_distance:
+        beside = [i for i in (best - 1, best + 1) if 0 <= i < nearest.size]
+        if any(nearest[i] <= rule.still_distance + 16 for i in beside):
+            close = [best]
+    if not close:
+        return NO_MATCH
+    share = float(reg.fweight[best] / reg.fweight.sum())
+    span = (float(reg.fstart[best]), float(reg.fend[best]))
+    return VideoMatch(True, 1.0, round(share, 4), (0.0, 0.0), span, 1, t, 1.0)
 
 
 def _aligned(
@@ -158,7 +197,7 @@ def _aligned(
     for speed in rule.speeds:
         lo = reg.start[ri] - speed * qry.end[qi] - rule.tolerance
         hi = reg.end[ri] - speed * qry.start[qi] + rule.tolerance
-        offset = _best_offset(lo, hi, qi, qry.weight)
+        offset = _best_offset(lo, hi, qi, qry.fweight)
         keep = (lo <= offset) & (offset <= hi)
         found = _shares(reg, qry, qi[keep], ri[keep], t, speed, rule)
         if _better(found, best):
@@ -185,30 +224,30 @@ def _best_offset(lo: np.ndarray, hi: np.ndarray, qi: np.ndarray, weight: np.ndar
 def _shares(
     reg: _Side, qry: _Side, qi: np.ndarray, ri: np.ndarray, t: int, speed: float, rule: Rule
 ) -> VideoMatch:
-    """Shares and ranges of one alignment; ``qi``, ``ri`` are its consistent pairs."""
+    """Shares and ranges of one alignment; ``qi``, ``ri`` are its consistent pairs (rows)."""
     if qi.size == 0:
         return NO_MATCH
-    r_rows = np.unique(ri)
+    r_frames = np.unique(reg.frame[ri])
     offset = float(np.median(reg.start[ri] - speed * qry.start[qi]))
-    covered = _covered(reg, qry, r_rows, speed, offset)
-    q_share = float(qry.weight[covered].sum() / qry.weight.sum())
-    r_share = float(reg.weight[r_rows].sum() / reg.weight.sum())
-    enough = r_rows.size >= min(rule.min_frames, reg.start.size)
+    covered = _covered(reg, qry, r_frames, speed, offset)
+    q_share = float(qry.fweight[covered].sum() / qry.fweight.sum())
+    r_share = float(reg.fweight[r_frames].sum() / reg.fweight.sum())
+    enough = r_frames.size >= min(rule.min_frames, reg.fstart.size)
     q_rows = np.flatnonzero(covered)
     return VideoMatch(
         bool(enough and max(q_share, r_share) >= rule.share),
         round(q_share, 4),
         round(r_share, 4),
-        (float(qry.start[q_rows].min()), float(qry.end[q_rows].max())),
-        (float(reg.start[r_rows].min()), float(reg.end[r_rows].max())),
-        int(r_rows.size),
+        (float(qry.fstart[q_rows].min()), float(qry.fend[q_rows].max())),
+        (float(reg.fstart[r_frames].min()), float(reg.fend[r_frames].max())),
+        int(r_frames.size),
         t,
         speed,
     )
 
 
 def _covered(
-    reg: _Side, qry: _Side, r_rows: np.ndarray, speed: float, offset: float
+    reg: _Side, qry: _Side, r_frames: np.ndarray, speed: float, offset: float
 ) -> np.ndarray:
     """Mark the query frames whose mapped time falls on a matched registered frame.
 
@@ -218,9 +257,9 @@ def _covered(
     middle lands within :data:`_SLACK` seconds of the time range of a matched
     registered frame.
     """
-    middle = speed * (qry.start + qry.end) / 2 + offset
-    r_lo = reg.start[r_rows] - _SLACK
-    r_hi = reg.end[r_rows] + _SLACK
+    middle = speed * (qry.fstart + qry.fend) / 2 + offset
+    r_lo = reg.fstart[r_frames] - _SLACK
+    r_hi = reg.fend[r_frames] + _SLACK
     hit = (middle[:, None] >= r_lo[None, :]) & (middle[:, None] <= r_hi[None, :])
     out: np.ndarray = hit.any(axis=1)
     return out

@@ -32,7 +32,14 @@ from empreinte.hashing.video.decode import (
     open_video,
     sample,
 )
-from empreinte.hashing.video.frames import FrameSignal, Keyframe, Sample, dedup, hamming
+from empreinte.hashing.video.frames import (
+    FrameSignal,
+    Keyframe,
+    Sample,
+    centre_crops,
+    dedup,
+    hamming,
+)
 from empreinte.hashing.video.worker import run_isolated
 
 KEYFRAMES_PER_MINUTE: Final = 2
@@ -40,7 +47,7 @@ MAX_KEYFRAMES: Final = 8
 KEYFRAME_DISTINCT: Final = 31
 """A keyframe is kept only if its PDQ is farther than this from every kept one."""
 KEYFRAME_QUALITY: Final = 50
-SIZE_CAP_PER_MINUTE: Final = 32 * 1024
+SIZE_CAP_PER_MINUTE: Final = 40 * 1024
 """Most bytes a video record may take in a fingerprint file, per started minute of video."""
 FRAMES_PER_MINUTE: Final = 60
 """Most frame signals a record may hold per started minute (one a second)."""
@@ -99,7 +106,8 @@ def hash_video(data: bytes, limits: VideoLimits) -> VideoHashes:
         for frame in sample(opened, limits, Sampling()):
             rgb = crop_bars(frame.rgb)
             pdq, quality = pdq_from_rgb(rgb)
-            samples.append(Sample(frame.time, pdq, quality))
+            crops = tuple(pdq_from_rgb(c)[0] for c in centre_crops(rgb))
+            samples.append(Sample(frame.time, pdq, quality, crops))
             picker.offer(frame.time, rgb, pdq, quality)
             last = frame.time
     finally:

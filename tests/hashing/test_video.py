@@ -107,10 +107,10 @@ def test_malformed_frame_lines_are_reported() -> None:
 
 def frames(count: int) -> tuple[FrameSignal, ...]:
     rng = np.random.default_rng(count)
-    return tuple(
-        FrameSignal(rng.integers(0, 256, 32, np.uint8).tobytes(), 90, float(i), float(i + 1))
-        for i in range(count)
-    )
+    def h() -> bytes:
+        return rng.integers(0, 256, 32, np.uint8).tobytes()
+
+    return tuple(FrameSignal(h(), 90, float(i), float(i + 1), (h(), h())) for i in range(count))
 
 
 def video(count: int, duration: float) -> Fingerprint:
