@@ -88,7 +88,7 @@ def sources(photos: list[Path], count: int) -> list[Source]:
         out.append(Source(f"slideshow-{i:02d}", encode(frames, 15), frames, 15.0))
     for name in SAMPLES:
         data = (EVALDATA / "video" / "videos" / f"{name}.mp4").read_bytes()
-        frames, fps = decode(data)
+        frames, fps = decode(data, side=240)
         out.append(Source(name, data, frames, fps))
     return out
 
@@ -238,7 +238,7 @@ def _wall(fn: Callable[[], object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sources", type=int, default=12, help="slideshow videos registered")
+    parser.add_argument("--sources", type=int, default=8, help="slideshow videos registered")
     parser.add_argument("--unrelated", type=int, default=500, help="unrelated clips and stills")
     parser.add_argument("--registered", type=int, default=10_000, help="videos in the index")
     args = parser.parse_args()

@@ -18,8 +18,9 @@ The decoding pipeline is part of the fingerprint, as for images; it is named
    to the first frame), so variable-frame-rate phone videos do not drift.
 4. Convert it to 8-bit RGB with swscale (``rgb24``, ``SWS_AREA``, as vPDQ does),
    and turn it upright from the display-matrix rotation.
-5. Reduce the longer side to :data:`WORK_SIDE` pixels with area averaging (PDQ
-   filters to 64x64 anyway; this makes hashing cost independent of the resolution).
+5. In the same swscale pass, reduce the longer side to :data:`WORK_SIDE` pixels
+   (area averaging; PDQ filters to 64x64 anyway, and this makes hashing cost
+   independent of the resolution). :func:`reduce_rgb` does the same for stills.
 6. The fingerprint crops black bars (letterbox and pillarbox rows or columns whose
    mean luma is at most :data:`BAR_LUMA`, :func:`crop_bars`) before hashing, so a
    re-post with added bars hashes as the original.
@@ -247,7 +248,7 @@ def sample(opened: Opened, limits: VideoLimits, sampling: Sampling) -> Iterator[
                 yield SampledFrame(number, number / info.fps, _vpdq_rgb(frame, sampling))
         elif t + 1e-6 >= next_time:
             next_time = (math.floor(t / sampling.interval + 1e-6) + 1) * sampling.interval
-            yield SampledFrame(number, t, reduce_rgb(_upright_rgb(frame)))
+            yield SampledFrame(number, t, _upright_rgb(frame))
     _check_complete(stream, number + 1, info)
 
 
@@ -283,7 +284,12 @@ def _vpdq_rgb(frame: Any, sampling: Sampling) -> np.ndarray:
 
 
 def _upright_rgb(frame: Any) -> np.ndarray:
-    rgb = frame.reformat(format="rgb24", interpolation="AREA").to_ndarray()
+    """Convert and reduce in one swscale pass (steps 4-5), then turn upright."""
+    scale = min(1.0, WORK_SIDE / max(frame.width, frame.height))
+    width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+    rgb = frame.reformat(
+        width=width, height=height, format="rgb24", interpolation="AREA"
+    ).to_ndarray()
     turns = round(float(getattr(frame, "rotation", 0) or 0) / 90) % 4
     return np.rot90(rgb, k=turns) if turns else rgb
 

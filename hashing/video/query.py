@@ -41,7 +41,6 @@ QUERY_INTERVAL: Final = 1 / 30
 """Queries are sampled up to 30 frames a second (registrations once a second), so that every
 registered sample has a query frame within a frame of it, whatever the cut or the phase."""
 MOTION_FRAMES: Final = 300
-_GRID: Final = 64
 _MOTION_RANGE: Final = 24
 _ACTIVE_SHARE: Final = 0.2
 _MAX_BOX_AREA: Final = 0.85
@@ -134,23 +133,22 @@ def motion_box(frames: Sequence[np.ndarray]) -> tuple[int, int, int, int] | None
     """
     if len(frames) < 3 or len({f.shape for f in frames}) != 1:
         return None
-    grays = [
-        cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (_GRID, _GRID), interpolation=cv2.INTER_AREA)
-        for f in frames
-    ]
-    stack = np.stack(grays).astype(np.int16)
-    active = (stack.max(axis=0) - stack.min(axis=0)) > _MOTION_RANGE
+    low = np.full(frames[0].shape[:2], 255, np.uint8)
+    high = np.zeros(frames[0].shape[:2], np.uint8)
+    for f in frames:
+        gray = cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)
+        np.minimum(low, gray, out=low)
+        np.maximum(high, gray, out=high)
+    active = (high.astype(np.int16) - low) > _MOTION_RANGE
     rows = np.flatnonzero(active.mean(axis=1) >= _ACTIVE_SHARE)
     cols = np.flatnonzero(active.mean(axis=0) >= _ACTIVE_SHARE)
     if rows.size == 0 or cols.size == 0:
         return None
-    area = (rows[-1] + 1 - rows[0]) * (cols[-1] + 1 - cols[0]) / (_GRID * _GRID)
+    h, w = active.shape
+    area = (rows[-1] + 1 - rows[0]) * (cols[-1] + 1 - cols[0]) / (h * w)
     if not _MIN_BOX_AREA <= area <= _MAX_BOX_AREA:
         return None
-    h, w = frames[0].shape[:2]
-    top, bottom = rows[0] * h // _GRID, (rows[-1] + 1) * h // _GRID
-    left, right = cols[0] * w // _GRID, (cols[-1] + 1) * w // _GRID
-    return int(top), int(bottom), int(left), int(right)
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _dedup(frames: list[tuple[float, int, np.ndarray]], duration: float) -> QueryVideo:
