@@ -22,7 +22,9 @@ def reencode(f: Frames, fps: float, filler: Frames) -> Frames:
 
 
 def rescale(f: Frames, fps: float, filler: Frames) -> Frames:
-    return [cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA) for x in f]
+    return [
+        cv2.resize(x, (x.shape[1] // 2, x.shape[0] // 2), interpolation=cv2.INTER_AREA) for x in f
+    ]
 
 
 def crop(f: Frames, fps: float, filler: Frames) -> Frames:
@@ -63,13 +65,23 @@ def phone_screen(f: Frames, fps: float, filler: Frames) -> Frames:
     cv2.putText(ui, "12:07  LTE  87%", (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1)
     for row in range(3):
         y = height - 150 + row * 40
-        cv2.putText(ui, f"user_{row}: look at this lol", (12, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (220, 220, 220), 1)
+        cv2.putText(
+            ui,
+            f"user_{row}: look at this lol",
+            (12, y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (220, 220, 220),
+            1,
+        )
     cv2.circle(ui, (width // 2, height - 20), 12, (200, 200, 200), 2)
     top, left = (height - inner_h) // 2 - 40, (width - inner_w) // 2
     out = []
     for x in f:
         screen = ui.copy()
-        screen[top : top + inner_h, left : left + inner_w] = cv2.resize(x, (inner_w, inner_h), interpolation=cv2.INTER_AREA)
+        screen[top : top + inner_h, left : left + inner_w] = cv2.resize(
+            x, (inner_w, inner_h), interpolation=cv2.INTER_AREA
+        )
         out.append(screen)
     return out
 
@@ -84,14 +96,18 @@ def video_call(f: Frames, fps: float, filler: Frames) -> Frames:
     window = np.full((height, width, 3), 60, np.uint8)
     cv2.rectangle(window, (0, height - 50), (width, height), (30, 30, 30), -1)
     for i in range(4):
-        cv2.circle(window, (200 + 80 * i, height - 25), 15, (0, 0, 200) if i == 3 else (180, 180, 180), -1)
+        cv2.circle(
+            window, (200 + 80 * i, height - 25), 15, (0, 0, 200) if i == 3 else (180, 180, 180), -1
+        )
     self_view = cv2.resize(filler[0], (120, 90), interpolation=cv2.INTER_AREA)
     window[20:110, width - 140 : width - 20] = self_view
     top, left = 20, 20
     out = []
     for x in f:
         screen = window.copy()
-        screen[top : top + tile_h, left : left + tile_w] = cv2.resize(x, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
+        screen[top : top + tile_h, left : left + tile_w] = cv2.resize(
+            x, (tile_w, tile_h), interpolation=cv2.INTER_AREA
+        )
         out.append(screen)
     return out
 

@@ -35,13 +35,36 @@ from empreinte.hashing.fingerprint import Fingerprint
 from empreinte.hashing.fingerprint_file import record_to_json
 from empreinte.hashing.video.compare import compare, vpdq_rule
 from empreinte.hashing.video.decode import VideoLimits
-from empreinte.hashing.video.fingerprint import fingerprint_video, hash_video, minutes
-from empreinte.hashing.video.query import QueryFrame, QueryVideo, hash_query, query_still, query_video
+from empreinte.hashing.video.fingerprint import (
+    SIZE_CAP_PER_MINUTE,
+    fingerprint_video,
+    hash_video,
+    minutes,
+)
+from empreinte.hashing.video.query import (
+    QueryFrame,
+    QueryVideo,
+    hash_query,
+    query_still,
+    query_video,
+)
 
 SAMPLES = ("chair-orig-22-sd-bar", "pattern-hd-no-bar", "doorknob-hd-no-bar")
 VARIANTS = {
-    "chair-orig-22-sd-bar": ("chair-19-sd-bar", "chair-20-sd-bar", "chair-22-sd-grey-bar", "chair-22-sd-sepia-bar", "chair-22-with-small-logo-bar", "chair-22-with-large-logo-bar"),
-    "pattern-hd-no-bar": ("pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar", "pattern-sd-with-large-logo-bar", "pattern-longer-no-bar"),
+    "chair-orig-22-sd-bar": (
+        "chair-19-sd-bar",
+        "chair-20-sd-bar",
+        "chair-22-sd-grey-bar",
+        "chair-22-sd-sepia-bar",
+        "chair-22-with-small-logo-bar",
+        "chair-22-with-large-logo-bar",
+    ),
+    "pattern-hd-no-bar": (
+        "pattern-sd-grey-bar",
+        "pattern-sd-with-small-logo-bar",
+        "pattern-sd-with-large-logo-bar",
+        "pattern-longer-no-bar",
+    ),
 }
 LIMITS = VideoLimits()
 
@@ -113,7 +136,9 @@ def positives(srcs: list[Source], filler: Frames) -> tuple[dict[str, Tally], int
         tally.vpdq += vpdq_rule(src.record.frames, one_a_second(query))[0]
         tally.md5 += data is not None and md5(data) == md5(src.data)
         if not match.matched:
-            tally.misses.append(f"{src.name} (q {match.query_share:.2f}, r {match.registered_share:.2f})")
+            tally.misses.append(
+                f"{src.name} (q {match.query_share:.2f}, r {match.registered_share:.2f})"
+            )
         for other in registered:
             if other.id != src.record.id:
                 compared += 1
@@ -137,7 +162,9 @@ def positives(srcs: list[Source], filler: Frames) -> tuple[dict[str, Tally], int
     return tallies, wrong, compared
 
 
-def unrelated(photos: list[Path], registered: list[Fingerprint], count: int) -> tuple[int, int, int, int]:
+def unrelated(
+    photos: list[Path], registered: list[Fingerprint], count: int
+) -> tuple[int, int, int, int]:
     """Return (clips matched, clips, stills matched, stills) against every registered video."""
     clip_hits = still_hits = 0
     for i in range(count):
@@ -163,9 +190,14 @@ def speed(photos: list[Path]) -> list[list[str]]:
     data = encode(frames, 30)
     seconds = len(frames) / 30
     rows = []
-    for label, job in (("register (1 frame/s)", hash_video), ("query (every frame, 8 dihedral x views)", hash_query)):
+    for label, job in (
+        ("register (1 frame/s)", hash_video),
+        ("query (every frame, 8 dihedral x views)", hash_query),
+    ):
         used, _ = cpu(lambda job=job: job(data, LIMITS))
-        rows.append(["720p 30 fps H.264, %.0f s" % seconds, label, f"{used:.2f}", f"{seconds / used:.1f}x"])
+        rows.append(
+            [f"720p 30 fps H.264, {seconds:.0f} s", label, f"{used:.2f}", f"{seconds / used:.1f}x"]
+        )
     return rows
 
 
@@ -175,12 +207,24 @@ def sizes(records: list[Fingerprint]) -> list[list[str]]:
     for r in records:
         compact = len(json.dumps(record_to_json(r), separators=(",", ":")))
         per_minute.append(compact / ((r.duration or 1.0) / 60))
-    rows.append([str(len(records)), f"{np.mean([r.duration or 0 for r in records]):.1f}", f"{np.mean([len(r.frames) for r in records]):.1f}", f"{np.mean([len(r.keyframes) for r in records]):.1f}", f"{np.mean(per_minute):,.0f}", f"{max(per_minute):,.0f}"])
+    rows.append(
+        [
+            str(len(records)),
+            f"{np.mean([r.duration or 0 for r in records]):.1f}",
+            f"{np.mean([len(r.frames) for r in records]):.1f}",
+            f"{np.mean([len(r.keyframes) for r in records]):.1f}",
+            f"{np.mean(per_minute):,.0f}",
+            f"{max(per_minute):,.0f}",
+        ]
+    )
     return rows
 
 
 def index_time(photos: list[Path], n_videos: int) -> list[list[str]]:
-    """Register ``n_videos`` (one real 32-s slideshow, the rest synthetic hash sequences) and query a 30-s clip."""
+    """Register ``n_videos`` and query a 30-s clip through the frame index.
+
+    One registered video is a real 32-s slideshow; the others are random hash sequences.
+    """
     from empreinte.index.mih import HammingIndex
 
     pictures = [load_photo(p, (320, 240)) for p in photos[-8:]]
@@ -219,7 +263,10 @@ def index_time(photos: list[Path], n_videos: int) -> list[list[str]]:
             if len(frames_hit) < 2:
                 continue
             hashes, starts, ends = catalogue[video]
-            signals = [FrameSignal(hashes[k].tobytes(), 100, float(starts[k]), float(ends[k])) for k in range(hashes.shape[0])]
+            signals = [
+                FrameSignal(hashes[k].tobytes(), 100, float(starts[k]), float(ends[k]))
+                for k in range(hashes.shape[0])
+            ]
             if compare(signals, query).matched:
                 matched.append(video)
         return matched
@@ -227,7 +274,16 @@ def index_time(photos: list[Path], n_videos: int) -> list[list[str]]:
     lookup()
     best = min(_wall(lookup) for _ in range(3))
     matched = lookup()
-    return [[f"{n_videos:,}", f"{index.__len__():,}", f"{len(query.frames)} runs x {query.transforms}", f"{hashed_in:.2f}", f"{best * 1000:.0f}", str(matched == [0])]]
+    return [
+        [
+            f"{n_videos:,}",
+            f"{index.__len__():,}",
+            f"{len(query.frames)} runs x {query.transforms}",
+            f"{hashed_in:.2f}",
+            f"{best * 1000:.0f}",
+            str(matched == [0]),
+        ]
+    ]
 
 
 def _wall(fn: Callable[[], object]) -> float:
@@ -252,27 +308,84 @@ def main() -> None:
     tallies, wrong, compared = positives(srcs, filler)
     rows = []
     for family, t in tallies.items():
-        rows.append([family, str(t.total), f"{t.ours / t.total:.2f}", f"{t.vpdq / t.total:.2f}", f"{t.md5 / t.total:.2f}"])
-    print(f"Recall per family ({args.sources} slideshows + {len(SAMPLES)} sample videos registered):\n")
+        rows.append(
+            [
+                family,
+                str(t.total),
+                f"{t.ours / t.total:.2f}",
+                f"{t.vpdq / t.total:.2f}",
+                f"{t.md5 / t.total:.2f}",
+            ]
+        )
+    print(
+        f"Recall per family ({args.sources} slideshows + {len(SAMPLES)} sample videos"
+        " registered):\n"
+    )
     print(table(["family", "queries", "Empreinte", "vPDQ rule (same hashes)", "MD5"], rows))
     for family, t in tallies.items():
         if t.misses:
             print(f"  missed in {family}: {', '.join(t.misses)}")
     registered = [s.record for s in srcs if s.record is not None]
-    clips, n_clips, stills, n_stills = unrelated(photos[4 * args.sources + 20 : -12], registered, args.unrelated)
+    clips, n_clips, stills, n_stills = unrelated(
+        photos[4 * args.sources + 20 : -12], registered, args.unrelated
+    )
     print("\nFalse matches:\n")
-    print(table(["queries", "compared with", "false matches"], [
-        [f"{n_clips} unrelated clips (2.5-5 s)", f"{len(registered)} registered videos each", str(clips)],
-        [f"{n_stills} unrelated stills", f"{len(registered)} registered videos each", str(stills)],
-        ["re-post queries above", f"the {compared:,} wrong (query, registered) pairs", str(wrong)],
-    ]))
+    print(
+        table(
+            ["queries", "compared with", "false matches"],
+            [
+                [
+                    f"{n_clips} unrelated clips (2.5-5 s)",
+                    f"{len(registered)} registered videos each",
+                    str(clips),
+                ],
+                [
+                    f"{n_stills} unrelated stills",
+                    f"{len(registered)} registered videos each",
+                    str(stills),
+                ],
+                [
+                    "re-post queries above",
+                    f"the {compared:,} wrong (query, registered) pairs",
+                    str(wrong),
+                ],
+            ],
+        )
+    )
     print("\nHashing speed (one core, CPU time, decode included):\n")
     print(table(["video", "pass", "CPU s", "x real time"], speed(photos)))
     print("\nFingerprint size (compact JSON, keyframe features included):\n")
-    print(table(["records", "mean duration s", "mean frame runs", "mean keyframes", "mean bytes/min", "max bytes/min"], sizes(registered)))
-    print(f"  cap: 32,768 bytes a started minute (min(2 x minutes, 8) keyframes, 60 frame runs a minute); shortest video counts as {minutes(1)} minute")
+    print(
+        table(
+            [
+                "records",
+                "mean duration s",
+                "mean frame runs",
+                "mean keyframes",
+                "mean bytes/min",
+                "max bytes/min",
+            ],
+            sizes(registered),
+        )
+    )
+    print(
+        f"  cap: {SIZE_CAP_PER_MINUTE:,} bytes a started minute (a video shorter than a minute"
+        f" counts as {minutes(1)}), 60 frame runs and 2 keyframes a minute, 8 keyframes in all"
+    )
     print("\nQuery time of a 30-s clip against registered videos (HammingIndex, radius 31):\n")
-    print(table(["registered videos", "frame codes", "query frames", "query hashing CPU s", "lookup + compare ms (best of 3)", "found the right one only"], index_time(photos, args.registered)))
+    print(
+        table(
+            [
+                "registered videos",
+                "frame codes",
+                "query frames",
+                "query hashing CPU s",
+                "lookup + compare ms (best of 3)",
+                "found the right one only",
+            ],
+            index_time(photos, args.registered),
+        )
+    )
     print(f"\nTotal {time.perf_counter() - started:.0f} s")
 
 

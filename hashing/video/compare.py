@@ -104,10 +104,13 @@ class _Side:
 
     @property
     def fweight(self) -> np.ndarray:
-        return np.maximum(self.fend - self.fstart, 1e-3)
+        out: np.ndarray = np.maximum(self.fend - self.fstart, 1e-3)
+        return out
 
 
-def compare(registered: Sequence[FrameSignal], query: QueryVideo, rule: Rule = Rule()) -> VideoMatch:
+def compare(
+    registered: Sequence[FrameSignal], query: QueryVideo, rule: Rule = Rule()
+) -> VideoMatch:
     """Compare a query with a registered video's frame signals under ``rule``."""
     reg = _registered(registered, rule)
     qry = _query(query, rule)

@@ -38,7 +38,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import av
 import av.error
@@ -69,6 +69,8 @@ class VideoLimits:
     max_wall_seconds: float = 900.0
     max_memory: int = 3 * 1024 * 1024 * 1024
     """Address-space limit (RLIMIT_AS) of the decoding process, in bytes."""
+    startup_seconds: float = 20.0
+    """Time allowed to start the decoding process (interpreter, imports) past the wall limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ class Opened:
     info: VideoInfo
 
 
-def refuse_non_video(data: bytes) -> None:
+def refuse_non_video(data: bytes) -> NoReturn:
     """Raise :class:`UnsupportedVideo` with the reason ``data`` is not a video we read."""
     if len(data) == 0:
         raise UnsupportedVideo("empty file (0 bytes)")
@@ -128,9 +130,7 @@ def refuse_non_video(data: bytes) -> None:
     try:
         image = open_image(data)
     except ImageError:
-        raise UnsupportedVideo(
-            "not a video Empreinte reads (MP4, MOV, WebM, MKV or 3GP)"
-        ) from None
+        raise UnsupportedVideo("not a video Empreinte reads (MP4, MOV, WebM, MKV or 3GP)") from None
     raise UnsupportedVideo(f"this file is an image ({image.format}), not a video")
 
 
@@ -141,7 +141,6 @@ def open_video(data: bytes, limits: VideoLimits) -> Opened:
     container_kind = sniff(data)
     if container_kind is None:
         refuse_non_video(data)
-        raise AssertionError("unreachable")  # pragma: no cover
     try:
         container = av.open(
             io.BytesIO(data),
@@ -164,7 +163,11 @@ def open_video(data: bytes, limits: VideoLimits) -> Opened:
 def _check_streams(container: Any, limits: VideoLimits) -> Any:
     streams = list(container.streams)
     if len(streams) > limits.max_streams:
-        count = f"at least {len(streams):,}" if len(streams) >= _FFMPEG_MAX_STREAMS else f"{len(streams):,}"
+        count = (
+            f"at least {len(streams):,}"
+            if len(streams) >= _FFMPEG_MAX_STREAMS
+            else f"{len(streams):,}"
+        )
         raise VideoTooLarge(
             f"the container has {count} streams, over the limit of {limits.max_streams}"
         )

@@ -3,7 +3,8 @@
 A :class:`FrameSignal` is one run of near-identical sampled frames: the PDQ
 hash and quality of its first frame, the PDQ hashes of that frame's centre
 crops (:data:`CROP_SCALES`, so that a cropped re-post still finds it), and the
-presentation times it covers (``start`` inclusive, ``end`` exclusive, in seconds). A still shot of a minute
+presentation times it covers (``start`` inclusive, ``end`` exclusive, in
+seconds). A still shot of a minute
 is one signal, not sixty, which keeps fingerprints small and gives matches
 their time ranges. A :class:`Keyframe` is the local features of one distinct
 frame, so that a screenshot or a crop of that frame matches as an image would.
@@ -93,7 +94,9 @@ class Sample:
     crops: tuple[bytes, ...] = ()
 
 
-def dedup(samples: Iterable[Sample], end: float, distance: int = DEDUP_DISTANCE) -> list[FrameSignal]:
+def dedup(
+    samples: Iterable[Sample], end: float, distance: int = DEDUP_DISTANCE
+) -> list[FrameSignal]:
     """Merge consecutive samples within ``distance`` of their run's first one.
 
     ``end`` is the presentation time where the last run stops (the video's duration).

@@ -98,7 +98,9 @@ def query_from_frames(frames: Sequence[FrameSignal], duration: float) -> QueryVi
     return QueryVideo(duration, rows, 1)
 
 
-def _hash_stream(stream: Iterator[tuple[float, np.ndarray]]) -> tuple[list[tuple[float, int, np.ndarray]], float]:
+def _hash_stream(
+    stream: Iterator[tuple[float, np.ndarray]],
+) -> tuple[list[tuple[float, int, np.ndarray]], float]:
     head: list[tuple[float, np.ndarray]] = []
     for item in stream:
         head.append(item)

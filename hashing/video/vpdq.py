@@ -51,7 +51,9 @@ def vpdq_hash(
     isolated: bool = True,
 ) -> list[VpdqFeature]:
     """Hash ``data`` as vPDQ does (``seconds_per_hash`` 0: every frame; ``size``: downscale)."""
-    job = functools.partial(_hash_job, sampling=Sampling(vpdq_seconds=seconds_per_hash, vpdq_size=size))
+    job = functools.partial(
+        _hash_job, sampling=Sampling(vpdq_seconds=seconds_per_hash, vpdq_size=size)
+    )
     return run_isolated(job, data, limits) if isolated else job(data, limits)
 
 

@@ -23,8 +23,6 @@ from empreinte.hashing.video.errors import UnsupportedVideo, VideoTooLarge
 
 T = TypeVar("T")
 
-_GRACE_SECONDS: Final = 20.0
-"""Start-up allowance of the child process (interpreter and imports) on top of the limit."""
 _ERRORS: Final[dict[str, type[ImageError]]] = {
     "too_large": VideoTooLarge,
     "unsupported": UnsupportedVideo,
@@ -43,9 +41,10 @@ def run_isolated(job: Callable[[bytes, VideoLimits], T], data: bytes, limits: Vi
     process.start()
     sender.close()
     try:
-        if not receiver.poll(limits.max_wall_seconds + _GRACE_SECONDS):
+        if not receiver.poll(limits.max_wall_seconds + limits.startup_seconds):
             raise VideoTooLarge(
-                f"decoding took longer than {limits.max_wall_seconds:.0f} s; the decoder was stopped"
+                f"decoding took longer than {limits.max_wall_seconds:.0f} s;"
+                " the decoder was stopped"
             )
         kind, payload = receiver.recv()
     except EOFError:
@@ -62,7 +61,9 @@ def run_isolated(job: Callable[[bytes, VideoLimits], T], data: bytes, limits: Vi
     raise _ERRORS[kind](str(payload))
 
 
-def _child(sender: Connection, job: Callable[[bytes, VideoLimits], Any], data: bytes, limits: VideoLimits) -> None:
+def _child(
+    sender: Connection, job: Callable[[bytes, VideoLimits], Any], data: bytes, limits: VideoLimits
+) -> None:
     """Set the limits, run the job, send back ``(kind, payload)``."""
     cpu = int(limits.max_wall_seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))

@@ -10,9 +10,9 @@ import pytest
 from empreinte.errors import SignalError
 from empreinte.hashing import fingerprint_file
 from empreinte.hashing.fingerprint import Fingerprint, fingerprint_bytes
+from empreinte.hashing.robust.features import MAX_CAP, LocalFeatures
 from empreinte.hashing.video.decode import Sampling, VideoLimits, open_video, sample
 from empreinte.hashing.video.fingerprint import check_size_cap, fingerprint_video
-from empreinte.hashing.robust.features import MAX_CAP, LocalFeatures
 from empreinte.hashing.video.frames import FrameSignal, Keyframe
 from tests.conftest import encode as encode_image
 from tests.conftest import photo
@@ -80,7 +80,9 @@ def test_video_record_round_trips_through_the_file() -> None:
     again = loaded[record.id]
     assert again.frames == record.frames and again.duration == record.duration
     assert [k.time for k in again.keyframes] == [k.time for k in record.keyframes]
-    assert np.array_equal(again.keyframes[0].features.descriptors, record.keyframes[0].features.descriptors)
+    assert np.array_equal(
+        again.keyframes[0].features.descriptors, record.keyframes[0].features.descriptors
+    )
     assert fingerprint_file.dumps(parsed.records) == fingerprint_file.dumps([record, image])
 
 
@@ -107,6 +109,7 @@ def test_malformed_frame_lines_are_reported() -> None:
 
 def frames(count: int) -> tuple[FrameSignal, ...]:
     rng = np.random.default_rng(count)
+
     def h() -> bytes:
         return rng.integers(0, 256, 32, np.uint8).tobytes()
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from empreinte import batch
 from empreinte.hashing.video.decode import VideoLimits
 from empreinte.hashing.video.errors import UnsupportedVideo, VideoTooLarge
 from empreinte.hashing.video.fingerprint import fingerprint_video
+from empreinte.hashing.video.worker import run_isolated
 from tests.conftest import photo
 from tests.hashing.videomake import audio_only_mkv, claim_size, encode, pan
 
@@ -117,7 +121,9 @@ def test_an_image_with_a_video_extension(tmp_path: object) -> None:
 
 
 def test_random_bytes_after_a_video_signature() -> None:
-    data = b"\x00\x00\x00\x18ftypmp42" + bytes(np.random.default_rng(1).integers(0, 255, 5000, np.uint8))
+    data = b"\x00\x00\x00\x18ftypmp42" + bytes(
+        np.random.default_rng(1).integers(0, 255, 5000, np.uint8)
+    )
     assert refusal(data)
 
 
@@ -136,3 +142,22 @@ def test_batch_reports_a_bad_video_and_goes_on(tmp_path: object, clip: bytes) ->
     summary = batch.run([folder])
     outcomes = {Path(r.path).name: r.outcome for r in summary.results}
     assert outcomes == {"bad.mp4": batch.Outcome.UNREADABLE, "good.mp4": batch.Outcome.HASHED}
+
+
+def _hang(data: bytes, limits: VideoLimits) -> None:
+    time.sleep(120)
+
+
+def test_a_job_that_hangs_is_killed_at_the_time_limit() -> None:
+    limits = VideoLimits(max_wall_seconds=0.5, startup_seconds=5)
+    with pytest.raises(VideoTooLarge, match="decoder was stopped"):
+        run_isolated(_hang, b"", limits)
+
+
+def _crash(data: bytes, limits: VideoLimits) -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def test_a_decoder_crash_is_a_refusal() -> None:
+    with pytest.raises(UnsupportedVideo, match="crashed"):
+        run_isolated(_crash, b"", LIMITS)

@@ -6,12 +6,10 @@ import struct
 import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
-
 from pathlib import Path
 
 import av
 import numpy as np
-
 from PIL import Image
 
 from tests.conftest import photo
@@ -183,15 +181,23 @@ def audio_only_mkv(tracks: int) -> bytes:
     """Return a Matroska header with ``tracks`` PCM audio tracks and no video (hand-made EBML)."""
     header = _element(
         0x1A45DFA3,
-        _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4) + _uint(0x42F3, 8)
-        + _element(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2),
+        _uint(0x4286, 1)
+        + _uint(0x42F7, 1)
+        + _uint(0x42F2, 4)
+        + _uint(0x42F3, 8)
+        + _element(0x4282, b"matroska")
+        + _uint(0x4287, 4)
+        + _uint(0x4285, 2),
     )
     audio = _element(0xE1, _element(0xB5, struct.pack(">d", 8000.0)) + _uint(0x9F, 1))
     entries = b"".join(
         _element(
             0xAE,
-            _uint(0xD7, n) + _uint(0x73C5, n) + _uint(0x83, 2)
-            + _element(0x86, b"A_PCM/INT/LIT") + audio,
+            _uint(0xD7, n)
+            + _uint(0x73C5, n)
+            + _uint(0x83, 2)
+            + _element(0x86, b"A_PCM/INT/LIT")
+            + audio,
         )
         for n in range(1, tracks + 1)
     )
