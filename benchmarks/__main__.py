@@ -11,6 +11,8 @@ SUITES = [
     "benchmarks.api.run",
     "benchmarks.robustness.run",
     "benchmarks.crawler.run",
+    "benchmarks.video.parity",
+    "benchmarks.video.run",
 ]
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
 
 from empreinte.hashing.video.compare import compare, vpdq_rule
 from empreinte.hashing.video.decode import VideoLimits
@@ -97,3 +100,21 @@ def test_a_screenshot_of_a_frame_matches_the_video() -> None:
     assert match.matched
     assert match.registered_range is not None
     assert match.registered_range[0] <= 3.0 <= match.registered_range[1]
+
+
+def test_a_cropped_screenshot_matches_through_keyframe_features(evaldata: Path) -> None:
+    from empreinte.index.robust import RobustMatcher
+
+    photo = Image.open(evaldata / "imagenet_sample" / "n01440764_tench.JPEG").convert("RGB")
+    wide = np.asarray(photo.resize((720, 360)))
+    frames = [np.ascontiguousarray(wide[:, i * 4 : i * 4 + 480]) for i in range(60)]
+    registered = fingerprint_video(encode(frames), LIMITS, isolated=False)
+    keyframe = registered.keyframes[0]
+    matcher = RobustMatcher()
+    for k in registered.keyframes:
+        matcher.add(f"{registered.id}@{k.time}", k.features)
+    shot = frames[round(keyframe.time * 10)]
+    crop = np.ascontiguousarray(shot[60:300, 90:400])
+    assert not compare(registered.frames, query_still(crop)).matched  # PDQ alone misses it
+    found = matcher.query_orb(crop)
+    assert [m.fingerprint_id for m in found] == [f"{registered.id}@{keyframe.time}"]
