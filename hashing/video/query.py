@@ -1,7 +1,7 @@
 """Hash a video, or a still, that may be a re-post of a registered video.
 
 A platform's upload is hashed as a registration is (black bars cropped),
-and differs in three ways, so that :mod:`.compare` can find a registered video in it:
+and differs in four ways, so that :mod:`.compare` can find a registered video in it:
 
 * it is sampled up to 30 times a second (:data:`QUERY_INTERVAL`), so that
   each registered sample (one a second, at any phase) has a query frame
@@ -13,7 +13,12 @@ and differs in three ways, so that :mod:`.compare` can find a registered video i
   that does change, found from the per-pixel range of the first
   :data:`MOTION_FRAMES` samples.
 
-Transform ``t`` of every frame is view ``t // 8``, dihedral ``t % 8``.
+* each view also gets the PDQ of its centre crops (:data:`QUERY_CROPS`), as is
+  and mirrored, which meet the registered frame's own centre crops when the
+  re-post was cropped.
+
+Transform ``t`` of every frame is view ``t // 17``; within a view, 0-7 are the
+8 dihedral hashes, then 3 (as is, flipped about each axis) per crop scale.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ QUERY_INTERVAL: Final = 1 / 30
 """Queries are sampled up to 30 frames a second (registrations once a second), so that every
 registered sample has a query frame within a frame of it, whatever the cut or the phase."""
 MOTION_FRAMES: Final = 300
+QUERY_CROPS: Final = (0.975, 0.95, 0.925)
+"""Centre crops of each query view, hashed as is and mirrored: with the registered frame's own
+crops (90 %, 80 %) they line up a re-post cropped by 0 to 20 % within about 1.5 % of scale."""
+_MIRRORS: Final = (0, 4, 5)
+"""Dihedral variants kept for the crops: as is, and the two mirrors."""
 _MOTION_RANGE: Final = 24
 _ACTIVE_SHARE: Final = 0.2
 _MAX_BOX_AREA: Final = 0.85
@@ -115,9 +125,18 @@ def _hash_stream(
             dihedral, q = pdq_dihedral_from_rgb(np.ascontiguousarray(view))
             hashes.extend(dihedral)
             quality = max(quality, q)
+            for scale in QUERY_CROPS:
+                scaled, _ = pdq_dihedral_from_rgb(_centre(view, scale))
+                hashes.extend(scaled[i] for i in _MIRRORS)
         out.append((t, quality, pack(hashes)))
         last = t
     return out, last
+
+
+def _centre(rgb: np.ndarray, scale: float) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    dy, dx = round(h * (1 - scale) / 2), round(w * (1 - scale) / 2)
+    return np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx])
 
 
 def _chain(

@@ -90,7 +90,7 @@ def test_a_mirrored_re_post_matches_through_a_dihedral_hash() -> None:
     registered = fingerprint_video(encode(frames), LIMITS, isolated=False)
     mirrored = encode([np.ascontiguousarray(f[:, ::-1]) for f in frames])
     match = compare(registered.frames, query_video(mirrored, LIMITS, isolated=False))
-    assert match.matched and match.transform % 8 != 0
+    assert match.matched and match.transform % 17 not in (0, 8, 11, 14)
 
 
 def test_a_screenshot_of_a_frame_matches_the_video() -> None:
