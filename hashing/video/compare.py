@@ -237,6 +237,8 @@ def _shares(
     r_share = float(reg.fweight[r_frames].sum() / reg.fweight.sum())
     enough = r_frames.size >= min(rule.min_frames, reg.fstart.size)
     q_rows = np.flatnonzero(covered)
+    if q_rows.size == 0:
+        q_rows = np.unique(qi)
     return VideoMatch(
         bool(enough and max(q_share, r_share) >= rule.share),
         round(q_share, 4),
