@@ -9,7 +9,7 @@
 * :mod:`.query` hashes an upload (or a still) that may be a re-post;
 * :mod:`.vpdq` reads and writes vPDQ's ``frame,quality,hash,seconds`` lines;
 * :mod:`.compare` decides whether a query video contains a registered one;
-* :mod:`.errors` names the refusals (they are :class:`~empreinte.errors.ImageError`\ s).
+* :mod:`.errors` names the refusals (subclasses of :class:`~empreinte.errors.ImageError`).
 
 Decisions: a GIF stays an image (its first frame, as ``empreinte.hashing.decode``
 does), even with 5,000 frames; a video whose header declares more than
