@@ -192,7 +192,7 @@ def speed(photos: list[Path]) -> list[list[str]]:
     rows = []
     for label, job in (
         ("register (1 frame/s)", hash_video),
-        ("query (every frame, 8 dihedral x views)", hash_query),
+        ("query (every frame, 17 hashes a view)", hash_query),
     ):
         used, _ = cpu(lambda job=job: job(data, LIMITS))
         rows.append(
