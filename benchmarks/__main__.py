@@ -12,6 +12,8 @@ SUITES = [
     "benchmarks.robustness.run",
     "benchmarks.crawler.run",
     "benchmarks.console.run",
+    "benchmarks.video.parity",
+    "benchmarks.video.run",
 ]
 
 

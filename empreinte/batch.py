@@ -1,6 +1,8 @@
 """Fingerprint many files on the victim's machine: walk, hash in parallel, summarise.
 
-Nothing here leaves the machine. One bad file never stops the batch: each file
+Nothing here leaves the machine. Photos and videos are told apart by their
+bytes; videos are decoded in a separate, killable process (see
+:mod:`empreinte.hashing.video`). One bad file never stops the batch: each file
 ends as *hashed*, *low quality* (refused for registration) or *unreadable*,
 with a reason a person can act on.
 """
@@ -16,9 +18,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from empreinte.errors import ImageError
+from empreinte.errors import ImageError, SignalError
 from empreinte.hashing.decode import Limits
 from empreinte.hashing.fingerprint import QUALITY_FLOOR, Fingerprint, fingerprint_bytes
+from empreinte.hashing.video.decode import VideoLimits
+from empreinte.hashing.video.fingerprint import fingerprint_video
+from empreinte.hashing.video.sniff import is_video
 
 
 class Outcome(enum.StrEnum):
@@ -105,17 +110,24 @@ def _walk_one(path: Path, seen: set[tuple[int, int]], *, explicit: bool) -> Iter
         yield from _walk_one(Path(child.path), seen, explicit=False)
 
 
-def hash_file(path: str, limits: Limits = Limits()) -> FileResult:
-    """Fingerprint one file; never raises for a bad file."""
+def hash_file(
+    path: str, limits: Limits = Limits(), video_limits: VideoLimits = VideoLimits()
+) -> FileResult:
+    """Fingerprint one photo or video (told apart by its bytes); never raises for a bad file."""
     try:
         with Path(path).open("rb") as handle:
-            data = handle.read(limits.max_bytes + 1)
+            head = handle.read(64)
+            video = is_video(head)
+            cap = video_limits.max_bytes if video else limits.max_bytes
+            data = head + handle.read(cap + 1 - len(head))
     except OSError as exc:
         return FileResult(path, Outcome.UNREADABLE, reason=f"cannot read: {exc.strerror or exc}")
     try:
-        record = fingerprint_bytes(data, limits)
+        record = fingerprint_video(data, video_limits) if video else fingerprint_bytes(data, limits)
     except ImageError as exc:
         return FileResult(path, Outcome.UNREADABLE, reason=exc.reason)
+    except SignalError as exc:
+        return FileResult(path, Outcome.UNREADABLE, reason=str(exc))
     except MemoryError:
         return FileResult(path, Outcome.UNREADABLE, reason="not enough memory to decode")
     if record.quality < QUALITY_FLOOR:

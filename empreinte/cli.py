@@ -29,7 +29,7 @@ EXIT_USAGE: Final = 2
 EXIT_PARTIAL: Final = 3
 
 _HASH_HELP = """\
-Make fingerprints of your photos, on this computer.
+Make fingerprints of your photos and videos, on this computer.
 
 Your photos never leave this computer. This command reads the photos and
 folders you name and writes ONE file of fingerprints (-o). A fingerprint is a
@@ -46,9 +46,12 @@ Some pictures cannot be used: files that are not pictures, damaged files, and
 pictures with too little detail (almost blank). The summary at the end lists
 each one and why.
 
+Videos (MP4, MOV, WebM, MKV, 3GP) are fingerprinted too: one code a second of
+video, plus a few frames' worth of detail; never the pictures themselves.
+
 Examples:
   empreinte hash ~/Pictures/to-protect -o fingerprints.json
-  empreinte hash photo1.jpg photo2.heic -o fingerprints.json
+  empreinte hash photo1.jpg photo2.heic clip.mp4 -o fingerprints.json
 
 Exit status: 0 all files were fingerprinted; 3 some files could not be used
 (the others are in the output); 1 the output could not be written; 2 wrong
@@ -93,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         description=_HASH_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    hash_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos or folders")
+    hash_cmd.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="photos, videos or folders"
+    )
     hash_cmd.add_argument(
         "-o",
         "--output",

@@ -23,6 +23,7 @@ from empreinte.hashing.decode import PIPELINE, DecodedImage, Limits, decode
 from empreinte.hashing.pdq import pdq_from_rgb
 from empreinte.hashing.robust.features import LocalFeatures, extract
 from empreinte.hashing.signals import HashValue, SignalType
+from empreinte.hashing.video.frames import FrameSignal, Keyframe
 
 QUALITY_FLOOR: Final = 50
 """PDQ quality below this is too flat to match reliably; such images are not registered."""
@@ -45,10 +46,13 @@ class Signal:
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """The record of one image: a random id, its shape, its hashes and its local features.
+    """The record of one image or video: a random id, its shape, hashes and local features.
 
     ``features`` (capped ORB descriptors with coarse positions) let crops,
     rotations and screenshots be found; records from version 1 files have none.
+    A video (``media_type`` ``video/...``, see :mod:`empreinte.hashing.video`)
+    has its ``duration`` in seconds, ``frames`` (PDQ by time range) and the
+    features of a few ``keyframes`` instead of ``features``.
     """
 
     media_type: str
@@ -58,6 +62,13 @@ class Fingerprint:
     pipeline: str = PIPELINE
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     features: LocalFeatures | None = None
+    duration: float | None = None
+    frames: tuple[FrameSignal, ...] = ()
+    keyframes: tuple[Keyframe, ...] = ()
+
+    @property
+    def is_video(self) -> bool:
+        return self.media_type.startswith("video/")
 
     def get(self, kind: SignalType) -> Signal | None:
         """Return the signal of this kind, or None when the record lacks it."""
@@ -68,7 +79,9 @@ class Fingerprint:
 
     @property
     def quality(self) -> int:
-        """The PDQ quality score (0–100) of the image."""
+        """The PDQ quality score (0–100) of the image; of its best frame for a video."""
+        if self.is_video:
+            return max((f.quality for f in self.frames), default=0)
         pdq = self.get(SignalType.PDQ)
         return (pdq.quality or 0) if pdq is not None else 0
 

@@ -3,7 +3,12 @@
 A fingerprint file is versioned JSON checked against
 ``hashing/schemas/fingerprints.schema.json``::
 
-    {"format": "empreinte-fingerprints", "version": 1, "records": [...]}
+    {"format": "empreinte-fingerprints", "version": 2, "records": [...]}
+
+Version 3 adds video records (``media_type`` ``video/...``: ``duration``,
+``frames`` as ``start,end,quality,pdq_hex`` strings, ``keyframes`` with their
+local features). A file is written as version 3 only when it holds a video, so
+image-only files stay version 2; versions 1 and 2 still load.
 
 It names no file and no path. The *manifest* is a second file, kept by the
 victim or case worker, that maps record ids back to local paths; it is never
@@ -30,11 +35,14 @@ from empreinte.errors import FingerprintFileError, SignalError
 from empreinte.hashing.fingerprint import Fingerprint, Signal
 from empreinte.hashing.robust.features import LocalFeatures
 from empreinte.hashing.signals import HashValue, SignalType
+from empreinte.hashing.video.frames import FrameSignal, Keyframe
 
 FORMAT: Final = "empreinte-fingerprints"
 VERSION: Final = 2
-"""Written version. Version 2 adds the ``orb`` local-features signal; version 1 still loads."""
-READABLE_VERSIONS: Final = (1, 2)
+"""Written version for images. Version 2 adds the ``orb`` local-features signal."""
+VIDEO_VERSION: Final = 3
+"""Written version when a file holds a video record."""
+READABLE_VERSIONS: Final = (1, 2, 3)
 MANIFEST_FORMAT: Final = "empreinte-local-manifest"
 MAX_FILE_BYTES: Final = 64 * 1024 * 1024
 MAX_RECORDS: Final = 100_000
@@ -84,6 +92,8 @@ def record_to_json(record: Fingerprint) -> dict[str, Any]:
         signals.append(
             {"type": SignalType.ORB, "value": record.features.to_text(), "quality": None}
         )
+    if record.is_video:
+        return _video_to_json(record, signals)
     return {
         "id": str(record.id),
         "media_type": record.media_type,
@@ -94,15 +104,30 @@ def record_to_json(record: Fingerprint) -> dict[str, Any]:
     }
 
 
+def _video_to_json(record: Fingerprint, signals: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": str(record.id),
+        "media_type": record.media_type,
+        "width": record.width,
+        "height": record.height,
+        "pipeline": record.pipeline,
+        "duration": record.duration,
+        "signals": signals,
+        "frames": [f.to_text() for f in record.frames],
+        "keyframes": [{"time": k.time, "orb": k.features.to_text()} for k in record.keyframes],
+    }
+
+
 def dumps(records: Iterable[Fingerprint]) -> str:
-    """Serialise records as a fingerprint file."""
+    """Serialise records as a fingerprint file (version 3 only when it holds a video)."""
     from empreinte import __version__
 
+    rows = list(records)
     document = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VIDEO_VERSION if any(r.is_video for r in rows) else VERSION,
         "generator": f"empreinte {__version__}",
-        "records": [record_to_json(r) for r in records],
+        "records": [record_to_json(r) for r in rows],
     }
     return json.dumps(document, indent=1) + "\n"
 
@@ -136,6 +161,9 @@ def loads(data: bytes | str) -> ParsedFile:
         if errors:
             reason = "; ".join(_describe(e) for e in errors[:5])
             problems.append(RecordProblem(index, shown_id, reason))
+            continue
+        if document["version"] < VIDEO_VERSION and str(raw["media_type"]).startswith("video/"):
+            problems.append(RecordProblem(index, shown_id, "video records need version 3"))
             continue
         if str(record_id) in seen:
             problems.append(RecordProblem(index, shown_id, "duplicate record id in this file"))
@@ -217,7 +245,7 @@ def _record_from_json(raw: dict[str, Any]) -> Fingerprint:
             raise SignalError(f"signal {value.signal} appears twice")
         kinds.add(value.signal)
         signals.append(Signal(value, item.get("quality")))
-    return Fingerprint(
+    record = Fingerprint(
         id=uuid.UUID(raw["id"]),
         media_type=raw["media_type"],
         width=raw["width"],
@@ -225,7 +253,17 @@ def _record_from_json(raw: dict[str, Any]) -> Fingerprint:
         pipeline=raw["pipeline"],
         signals=tuple(signals),
         features=features,
+        duration=raw.get("duration"),
+        frames=tuple(FrameSignal.from_text(f) for f in raw.get("frames", ())),
+        keyframes=tuple(
+            Keyframe(k["time"], LocalFeatures.from_text(k["orb"])) for k in raw.get("keyframes", ())
+        ),
     )
+    if record.is_video:
+        from empreinte.hashing.video.fingerprint import check_size_cap
+
+        check_size_cap(record)
+    return record
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

@@ -111,6 +111,8 @@ def _unique_case_number(session: Session) -> str:
 
 def validate_record(record: FingerprintRecord, floor: int = QUALITY_FLOOR) -> str | None:
     """Return why ``record`` must not be registered, or None when it may be."""
+    if record.is_video:
+        return "video fingerprints cannot be registered yet (their matching is not wired in)"
     pdq = record.get(SignalType.PDQ)
     if pdq is None:
         return "a PDQ signal is required"

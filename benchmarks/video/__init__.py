@@ -1,0 +1,1 @@
+"""Video benchmark: re-posts of registered videos found, unrelated clips refused, speed and size."""
