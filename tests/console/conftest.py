@@ -112,6 +112,7 @@ def seed(sessions: sessionmaker[Session], image_base: str, hook: str) -> dict[st
             webhook_url=hook,
             webhook_secret="s3cret-for-tests-only",
             platform_id=platform.id,
+            allow_loopback=True,
         )
         people = {
             "admin": ("E-Enfance", users.UserRole.ORG_ADMIN, "admin@e-enfance.example"),
