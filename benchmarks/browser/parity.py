@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import sync_playwright
+
 from empreinte.hashing.decode import decode
 from empreinte.hashing.fingerprint import fingerprint_bytes
 from empreinte.hashing.pdq import pdq_from_rgb
@@ -139,14 +141,14 @@ def main() -> None:
     print(f"engine weight: {weight()}")
     print("| browser, mode | threatexchange_pdq PDQ | imagenet_sample PDQ | all signals | 12 MP |")
     print("|---|---|---|---|---|")
-    with serve(ENGINE) as site:
+    with serve(ENGINE) as site, sync_playwright() as driver:
         for mode in args.modes.split(","):
             if missing(mode):
                 print(f"| {mode} | skipped: {missing(mode)} | | | |")
                 continue
             with (
                 tempfile.TemporaryDirectory() as profile,
-                open_browser(mode, Path(profile)) as page,
+                open_browser(mode, Path(profile), driver) as page,
             ):
                 page.goto(f"{site.base}/harness.html")
                 row = [

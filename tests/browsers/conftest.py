@@ -31,7 +31,8 @@ def browser(
     reason = missing(mode)
     if reason:
         pytest.skip(reason)
-    with open_browser(mode, tmp_path_factory.mktemp(mode)) as page:
+    driver = request.getfixturevalue("playwright") if mode.startswith("chromium") else None
+    with open_browser(mode, tmp_path_factory.mktemp(mode), driver) as page:
         yield page
 
 

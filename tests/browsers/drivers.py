@@ -35,18 +35,18 @@ def missing(mode: str) -> str | None:
 
 
 @contextmanager
-def open_browser(mode: str, profile: Path) -> Iterator[Browser]:
-    """Start the browser of ``mode`` on the empty folder ``profile``; close it afterwards."""
+def open_browser(mode: str, profile: Path, playwright: Any) -> Iterator[Browser]:
+    """Start the browser of ``mode`` on the empty folder ``profile``; close it afterwards.
+
+    ``playwright`` is the run's one Playwright driver (the ``playwright`` fixture).
+    """
     private = mode.endswith("-private")
     if mode.startswith("chromium"):
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as pw:
-            chromium = Chromium(pw, profile, private)
-            try:
-                yield chromium
-            finally:
-                chromium.close()
+        chromium = Chromium(playwright, profile, private)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
     else:
         firefox = Firefox(profile, private)
         try:
