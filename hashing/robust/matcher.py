@@ -3,7 +3,7 @@
 * :func:`query_features` - ORB features of a query image (photo texture favoured over UI);
 * :func:`verify` - fit the affine map from a query to one registered image by RANSAC and
   say how many feature matches agree, and where the registered image sits (the box);
-* :func:`pdq_confidence`, :func:`orb_confidence` - one score in [0, 1] per signal;
+* :func:`orb_confidence` - the score in [0, 1] of a verified match;
 * :func:`check_query` - refuse arrays that cannot be a re-posted photo.
 
 The registry side (candidates among all registered images) is
@@ -13,19 +13,16 @@ The registry side (candidates among all registered images) is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal
 
 import cv2
-import faiss
 import numpy as np
 
 from empreinte.hashing.robust.features import LocalFeatures, orb_features, to_gray
+from empreinte.hashing.robust.hamming import two_nearest
 from empreinte.hashing.robust.regions import Box
 
-PDQ_THRESHOLD: Final = 31
-PDQ_SIDE: Final = 768
-"""Region proposals and their PDQ hashes are computed on a copy of this longer side."""
 QUERY_FEATURES: Final = 1500
 QUERY_MAX_AREA: Final = 1_000_000
 DETECT_FACTOR: Final = 6
@@ -41,23 +38,15 @@ MATCH_DISTANCE: Final = 72
 RATIO: Final = 0.9
 RANSAC_GRID_UNITS: Final = 2.5
 MIN_INLIERS: Final = 14
+"""Fewer geometric inliers than this is never reported (see :func:`orb_confidence`)."""
 CIRCLE_CHECK_BELOW: Final = 30
 """Matches with fewer inliers are refused when the inliers lie along one circle."""
 CIRCLE_RESIDUAL: Final = 0.07
-"""Fewer geometric inliers than this is never reported (see :func:`orb_confidence`)."""
+"""Inliers lie along one circle when their median distance to it is under this share of
+its radius (see :func:`on_one_circle`)."""
 MAX_QUERY_PIXELS: Final = 60_000_000
 MAX_ASPECT: Final = 40.0
 MIN_QUERY_SIDE: Final = 16
-DIHEDRAL: Final = (
-    "identity",
-    "rot90",
-    "rot180",
-    "rot270",
-    "flip_x",
-    "flip_y",
-    "transpose",
-    "transverse",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +54,14 @@ class Match:
     """One registered image found in a query, and the evidence for it."""
 
     fingerprint_id: str
-    signal: Literal["pdq", "orb"]
+    signal: Literal["orb"]
     confidence: float
     box: Box
     """Where the registered image sits in the query: x, y, width, height in query pixels."""
-    distance: int | None = None
-    """PDQ Hamming distance (of 256 bits), for the ``pdq`` signal."""
-    inliers: int | None = None
-    """Geometrically consistent feature matches, for the ``orb`` signal."""
+    inliers: int
+    """Geometrically consistent feature matches."""
     detail: str = ""
-    """Human-readable: the dihedral variant for ``pdq``, the fitted scale and angle for ``orb``."""
+    """Human-readable: the fitted scale and angle."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,22 +70,6 @@ class QueryFeatures:
 
     points: np.ndarray  # (n, 2) float32
     descriptors: np.ndarray  # (n, 32) uint8
-    _index: list[faiss.IndexBinary] = field(default_factory=list, repr=False, compare=False)
-
-    def index(self) -> faiss.IndexBinary:
-        """A flat binary index over the query descriptors, built once."""
-        if not self._index:
-            idx = faiss.IndexBinaryFlat(256)
-            idx.add(self.descriptors)
-            self._index.append(idx)
-        return self._index[0]
-
-
-def pdq_confidence(distance: int) -> float:
-    """Confidence of a PDQ match at ``distance``: 1 at 0, 0.5 at the threshold 31."""
-    if distance > PDQ_THRESHOLD:
-        return 0.0
-    return round(1.0 - 0.5 * distance / PDQ_THRESHOLD, 4)
 
 
 def orb_confidence(inliers: int) -> float:
@@ -166,17 +137,6 @@ def query_features(rgb: np.ndarray, cap: int = QUERY_FEATURES) -> QueryFeatures:
     )
 
 
-def shrink_rgb(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    """Shrink an RGB image (never enlarge) to at most ``side`` on its longer side."""
-    h, w = rgb.shape[:2]
-    f = min(1.0, side / max(h, w))
-    if f >= 1.0:
-        return rgb, 1.0
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    interp = cv2.INTER_AREA if f < 0.5 else cv2.INTER_LINEAR
-    return np.asarray(cv2.resize(rgb, size, interpolation=interp)), f
-
-
 def check_query(rgb: np.ndarray) -> None:
     """Refuse arrays that cannot be a re-posted photo (ValueError with the reason)."""
     if (
@@ -193,23 +153,9 @@ def check_query(rgb: np.ndarray) -> None:
         raise ValueError(f"query of {w}x{h} is too elongated (aspect over {MAX_ASPECT:g})")
 
 
-def crop_for_pdq(rgb: np.ndarray, box: Box) -> np.ndarray | None:
-    x, y, w, h = box
-    if min(w, h) < MIN_QUERY_SIDE:
-        return None
-    crop = rgb[y : y + h, x : x + w]
-    side = max(w, h)
-    if side > 512:
-        f = 512 / side
-        crop = cv2.resize(
-            crop, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
-        )
-    return np.ascontiguousarray(crop)
-
-
 def correspondences(qf: QueryFeatures, feats: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one (query index, registered index) pairs passing distance and ratio tests."""
-    dist, idx = qf.index().search(feats.descriptors, 2)
+    dist, idx = two_nearest(feats.descriptors, qf.descriptors)
     d0, d1 = dist[:, 0].astype(np.float64), dist[:, 1].astype(np.float64)
     ok = (idx[:, 0] >= 0) & (d0 <= MATCH_DISTANCE) & ((idx[:, 1] < 0) | (d0 <= RATIO * d1))
     reg = np.nonzero(ok)[0]

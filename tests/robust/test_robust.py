@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw
 
 from empreinte.errors import SignalError
 from empreinte.hashing.robust.features import MAX_SERIALIZED, LocalFeatures, extract
+from empreinte.hashing.robust.hamming import two_nearest
 from empreinte.hashing.robust.matcher import Match, on_one_circle
-from empreinte.hashing.robust.pdq import pdq
 from empreinte.hashing.robust.regions import propose
 from empreinte.index.robust import RobustMatcher
 
@@ -67,7 +67,7 @@ def matcher() -> RobustMatcher:
     m = RobustMatcher()
     for seed in range(5):
         rgb = np.asarray(scene(seed))
-        m.add(f"photo-{seed}", extract(rgb), pdq(rgb)[0])
+        m.add(f"photo-{seed}", extract(rgb))
     return m
 
 
@@ -80,7 +80,7 @@ def test_screenshot_is_found_with_its_box(matcher: RobustMatcher) -> None:
     match = _found(matcher.query(query), "photo-2")
     assert match is not None
     assert 0.5 < match.confidence <= 1.0
-    assert match.signal in ("orb", "pdq")
+    assert match.signal == "orb"
     bx, by, bw, bh = match.box
     assert abs(bx - x) < 0.1 * w and abs(by - y) < 0.1 * h
     assert abs(bw - w) < 0.1 * w and abs(bh - h) < 0.1 * h
@@ -105,7 +105,7 @@ def test_unrelated_image_is_not_found(matcher: RobustMatcher) -> None:
 def test_removed_image_is_no_longer_found() -> None:
     m = RobustMatcher()
     rgb = np.asarray(scene(7))
-    m.add("a", extract(rgb), pdq(rgb)[0])
+    m.add("a", extract(rgb))
     assert _found(m.query(rgb), "a") is not None
     m.remove("a")
     assert m.query(rgb) == []
@@ -220,7 +220,7 @@ def test_augly_screenshot_pair() -> None:
         EVALDATA / "augly/image_tests/dfdc_expected_output/test_overlay_onto_screenshot.png"
     )
     m = RobustMatcher()
-    m.add("dfdc", extract(ref), pdq(ref)[0])
+    m.add("dfdc", extract(ref))
     assert _found(m.query(np.asarray(q.convert("RGB"))), "dfdc") is not None
 
 
@@ -234,3 +234,19 @@ def test_inliers_along_one_circle_are_a_degenerate_match() -> None:
     assert not on_one_circle(scattered)
     line = np.column_stack([np.arange(20.0), 2 * np.arange(20.0)]).astype(np.float32)
     assert not on_one_circle(line)  # collinear points are left to the spread check
+
+
+def test_two_nearest_is_the_brute_force_hamming_answer() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 256, (300, 32), dtype=np.uint8)
+    queries = np.concatenate([base[:5] ^ 1, rng.integers(0, 256, (40, 32), dtype=np.uint8)])
+    dist, idx = two_nearest(queries, base)
+    full = np.unpackbits(queries[:, None, :] ^ base[None, :, :], axis=2).sum(axis=2)
+    order = np.argsort(full, axis=1, kind="stable")[:, :2]
+    assert np.array_equal(idx, order)
+    assert np.array_equal(dist, np.take_along_axis(full, order, axis=1))
+    assert list(idx[:5, 0]) == [0, 1, 2, 3, 4] and set(dist[:5, 0]) == {32}
+    _, lone = two_nearest(queries[:2], base[:1])
+    assert list(lone[:, 1]) == [-1, -1]
+    with pytest.raises(ValueError):
+        two_nearest(queries[:, :31], base[:, :31])
