@@ -154,6 +154,22 @@ def _many_photo_collage() -> np.ndarray:
     return np.asarray(canvas)
 
 
+def _grid_400() -> np.ndarray:
+    canvas = Image.new("RGB", (20 * 40, 20 * 30))
+    for i in range(400):
+        canvas.paste(scene(300 + i % 50, (40, 30)), ((i % 20) * 40, (i // 20) * 30))
+    return np.asarray(canvas)
+
+
+def _nested(photo: Image.Image, levels: int) -> np.ndarray:
+    """A screenshot of a screenshot (of a screenshot...) of ``photo``."""
+    inner = photo
+    for _ in range(levels):
+        shot, _box = screenshot(inner, (80, 200), 560)
+        inner = Image.fromarray(shot)
+    return np.asarray(inner)
+
+
 def _stripes() -> np.ndarray:
     a = np.zeros((600, 800, 3), np.uint8)
     a[:, ::8] = 255
@@ -169,6 +185,8 @@ HOSTILE = {
     "stripes": _stripes,
     "ui_only": _ui_only,
     "collage_200": _many_photo_collage,
+    "grid_400": _grid_400,
+    "screenshot_of_screenshot_of_screenshot": lambda: _nested(scene(97), 3),
 }
 
 
@@ -250,3 +268,30 @@ def test_two_nearest_is_the_brute_force_hamming_answer() -> None:
     assert list(lone[:, 1]) == [-1, -1]
     with pytest.raises(ValueError):
         two_nearest(queries[:, :31], base[:, :31])
+
+
+def test_mirrored_crop_is_found_by_local_features(matcher: RobustMatcher) -> None:
+    selfie = scene(3).transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((90, 40, 560, 420))
+    match = _found(matcher.query(np.asarray(selfie)), "photo-3")
+    assert match is not None and match.inliers >= 14
+    assert "mirrored" in match.detail
+    bx, by, bw, bh = match.box
+    assert abs(bx) <= 8 and abs(by) <= 8  # the crop's window onto the photo starts at 0, 0
+
+
+def test_mirrored_and_rotated_photo_is_found(matcher: RobustMatcher) -> None:
+    turned = scene(1).transpose(Image.Transpose.FLIP_LEFT_RIGHT).rotate(90, expand=True)
+    assert _found(matcher.query(np.asarray(turned)), "photo-1") is not None
+
+
+def test_image_that_is_its_own_mirror_matches_once() -> None:
+    half = np.asarray(scene(11, (320, 480)))
+    symmetric = np.ascontiguousarray(np.concatenate([half, half[:, ::-1]], axis=1))
+    m = RobustMatcher()
+    m.add("sym", extract(symmetric))
+    found = m.query(symmetric)
+    assert [x.fingerprint_id for x in found] == ["sym"]
+
+
+def test_photo_in_a_screenshot_of_a_screenshot_is_found(matcher: RobustMatcher) -> None:
+    assert _found(matcher.query(_nested(scene(4), 2)), "photo-4") is not None
