@@ -36,8 +36,10 @@ postings until the next merge drops them; their votes are ignored by the caller.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import faiss
@@ -461,6 +463,83 @@ class DescriptorIndex:
             seen,
         )
         return votes
+
+    def save(self, folder: Path, alive: NDArray[np.bool_]) -> None:
+        """Write the index to ``folder`` (merged first, so only live images' postings).
+
+        Layout: ``meta.json`` (settings and counters), ``codebook.npy`` (2, k, 2) uint64,
+        ``offsets.npy``, ``postings.npy``, ``signatures.npy`` (the cell-grouped postings) and,
+        while the codebook may still be learnt again, ``kept.npy`` / ``kept_slots.npy``
+        (every descriptor so far).
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._merge(alive)
+            meta = {
+                "centroids": self.centroids,
+                "probes": self.probes,
+                "train_size": self.train_size,
+                "retrain_until": self.retrain_until,
+                "seed": self.seed,
+                "next_train": self._next_train,
+                "keep": self._keep,
+                "count": self.count,
+                "trained": self._codebook is not None,
+            }
+            if self._codebook is not None:
+                np.save(folder / "codebook.npy", np.stack(self._codebook))
+            for name, array in zip(("offsets", "postings", "signatures"), self._main, strict=True):
+                np.save(folder / f"{name}.npy", array)
+            if self._keep:
+                kept = self._exact_desc or [np.zeros((0, 32), np.uint8)]
+                slots = self._exact_slots or [np.zeros(0, np.int64)]
+                np.save(folder / "kept.npy", np.concatenate(kept))
+                np.save(folder / "kept_slots.npy", np.concatenate(slots))
+        (folder / "meta.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, folder: Path) -> DescriptorIndex:
+        """Read an index written by :meth:`save`; the postings are memory-mapped read-only
+        (several processes share one copy; a merge writes new arrays in memory).
+
+        Raises ``OSError``, ``ValueError`` or ``KeyError`` when the folder is damaged.
+        """
+        meta = json.loads((folder / "meta.json").read_text())
+        index = cls(
+            centroids=int(meta["centroids"]),
+            probes=int(meta["probes"]),
+            train_size=int(meta["train_size"]),
+            retrain_until=int(meta["retrain_until"]),
+            seed=int(meta["seed"]),
+        )
+        index._next_train = int(meta["next_train"])
+        index._keep = bool(meta["keep"])
+        index.count = int(meta["count"])
+        if meta["trained"]:
+            codebook = np.load(folder / "codebook.npy")
+            if codebook.shape != (2, index.centroids, 2) or codebook.dtype != np.uint64:
+                raise ValueError("descriptor index: codebook of the wrong shape")
+            index._codebook = (np.ascontiguousarray(codebook[0]), np.ascontiguousarray(codebook[1]))
+        main = tuple(
+            np.load(folder / f"{name}.npy", mmap_mode="r")
+            for name in ("offsets", "postings", "signatures")
+        )
+        offsets, postings, signatures = main
+        ncells = index.centroids * index.centroids
+        if (
+            offsets.shape != (ncells + 1,)
+            or postings.shape != (int(offsets[-1]),)
+            or signatures.shape != (len(postings), 2)
+        ):
+            raise ValueError("descriptor index: postings do not match their offsets")
+        index._main = (np.asarray(offsets), np.asarray(postings), np.asarray(signatures))
+        if index._keep:
+            kept = np.load(folder / "kept.npy")
+            slots = np.load(folder / "kept_slots.npy")
+            if kept.shape != (len(slots), 32):
+                raise ValueError("descriptor index: kept descriptors do not match their slots")
+            index._exact_desc, index._exact_slots = [kept], [slots]
+        return index
 
     def memory_bytes(self) -> int:
         """Bytes held: postings, signatures and cell offsets, or the exact stage's descriptors."""

@@ -8,7 +8,9 @@ commit and a snapshot loses nothing. Perceptual signals go into a
 
 Snapshot layout (a folder, replaced atomically): ``manifest.json`` with the
 format version, the ``seq`` and the list of signals, then one file per signal
-(``<signal>.idx`` in the HammingIndex layout, ``<signal>.npz`` for digests).
+(``<signal>.idx`` in the HammingIndex layout, ``<signal>.npz`` for digests) and the
+folder of local features with their descriptor index (``orb-index/``, memory-mapped
+when loaded).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT: Final = "empreinte-index-snapshot"
 SNAPSHOT_VERSION: Final = 1
+FEATURES_FOLDER: Final = "orb-index"
+"""Local features and their descriptor index (:meth:`RobustMatcher.save`); snapshots
+before it held an ``orb.npz`` of features that a load filed again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,20 +240,16 @@ class LiveIndex:
                 ids = np.fromiter(exact.value_of, dtype=np.int64, count=len(exact))
                 values = np.frombuffer(b"".join(exact.value_of.values()), dtype=np.uint8)
                 np.savez(tmp / f"{signal}.npz", ids=ids, values=values.reshape(len(ids), -1))
-            registered = list(self.robust.items())
+            registered = len(self.robust) > 0
             if registered:
-                ids = np.array([int(key) for key, _ in registered], dtype=np.int64)
-                blobs = [features.to_bytes() for _, features in registered]
-                offsets = np.cumsum([0, *(len(b) for b in blobs)]).astype(np.int64)
-                data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-                np.savez(tmp / "orb.npz", ids=ids, offsets=offsets, data=data)
+                self.robust.save(tmp / FEATURES_FOLDER)
             manifest = {
                 "format": SNAPSHOT_FORMAT,
                 "version": SNAPSHOT_VERSION,
                 "seq": self.seq,
                 "hamming": sorted(str(s) for s in self._hamming),
                 "exact": sorted(str(s) for s in self._exact),
-                "features": bool(registered),
+                "features": FEATURES_FOLDER if registered else False,
             }
         (tmp / "manifest.json").write_text(json.dumps(manifest))
         old = folder.with_name(folder.name + ".old")
@@ -278,7 +279,9 @@ class LiveIndex:
                     for hash_id, value in zip(arrays["ids"], arrays["values"], strict=True):
                         exact.add(int(hash_id), value.tobytes())
                 live._exact[SignalType(name)] = exact
-            if manifest.get("features"):
+            if manifest.get("features") == FEATURES_FOLDER:
+                live.robust = RobustMatcher.load(folder / FEATURES_FOLDER)
+            elif manifest.get("features"):  # an older snapshot: features filed again
                 with np.load(folder / "orb.npz") as arrays:
                     ids, offsets, data = arrays["ids"], arrays["offsets"], arrays["data"]
                 for i, hash_id in enumerate(ids):

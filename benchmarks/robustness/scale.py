@@ -6,7 +6,7 @@ drawn at random, each with about 12 % of its bits flipped, and the keypoint layo
 of those photos: the descriptor distribution (and so the balance of the multi-index
 cells) stays realistic, while no synthetic image matches a query. The real registered
 photos are added first, and transformed copies (crop 60 %, feed screenshot, chat
-screenshot) are queried. Query time is ``RobustMatcher.query(signals=("orb",))``: query
+screenshot) are queried. Query time is ``RobustMatcher.query``: query
 features, candidates, verification, on one core.
 
 Usage::
@@ -104,12 +104,12 @@ def scale_table(sizes: list[int], state: object | None = None, n_queries: int = 
         build = time.perf_counter() - t0
         index_per_image = m.descriptors.memory_bytes() / n
         feats_per_image = sum(len(f) * 34 + 8 for f in real) / len(real)
-        m.query(queries[0][2], signals=("orb",))  # compile and warm
+        m.query(queries[0][2])  # compile and warm
         hits = cand_hits = 0
         times, vote_times = [], []
         for i, _fam, q in queries:
             t1 = time.perf_counter()
-            res = m.query(q, signals=("orb",))
+            res = m.query(q)
             times.append(time.perf_counter() - t1)
             hits += any(r.fingerprint_id == str(i) for r in res)
             qf = query_features(q)

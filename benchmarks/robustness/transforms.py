@@ -476,6 +476,242 @@ def t_collage(img: Image.Image, rng: Rng, others: Sequence[Image.Image]) -> Imag
     return jpeg(canvas, 85)
 
 
+# ------------------------------------------------------- round 2: the blind spots
+
+
+def _random_crop(img: Image.Image, rng: Rng, lo: float, hi: float) -> Image.Image:
+    """Crop keeping lo-hi of each side (independently), at a random place."""
+    w, h = img.size
+    cw, ch = round(w * rng.uniform(lo, hi)), round(h * rng.uniform(lo, hi))
+    x = int(rng.integers(0, w - cw + 1))
+    y = int(rng.integers(0, h - ch + 1))
+    return img.crop((x, y, x + cw, y + ch))
+
+
+def t_mirror_crop(img: Image.Image, rng: Rng, _: Sequence[Image.Image]) -> Image.Image:
+    """A front-camera selfie (saved mirrored), then cropped: to a square, a 4:5 or 9:16
+    slot, or freely; sometimes also recoloured or downscaled."""
+    out = ImageOps.mirror(img)
+    k = int(rng.integers(0, 4))
+    if k == 0:
+        out = center_crop_aspect(out, 1.0)
+    elif k == 1:
+        out = center_crop_aspect(out, float(rng.choice([4 / 5, 9 / 16, 3 / 4])))
+    elif k == 2:
+        out = _random_crop(out, rng, 0.55, 0.85)
+    else:
+        out = _random_crop(center_crop_aspect(out, 1.0), rng, 0.6, 0.9)
+    if rng.random() < 0.3:
+        out = ImageOps.grayscale(out).convert("RGB")
+    if rng.random() < 0.4:
+        f = float(rng.uniform(0.5, 0.9))
+        out = out.resize((max(8, round(out.width * f)), max(8, round(out.height * f))))
+    return jpeg(out, int(rng.choice([60, 75, 85])))
+
+
+def t_crop45(img: Image.Image, rng: Rng, _: Sequence[Image.Image]) -> Image.Image:
+    return _crop(img, rng, 0.45)
+
+
+def t_nested(img: Image.Image, rng: Rng, _: Sequence[Image.Image]) -> Image.Image:
+    """A chat screenshot holding a feed (or chat or story) screenshot: the photo is small and
+    encoded twice."""
+    k = rng.random()
+    if k < 0.6:
+        inner = _finish_screenshot(feed_screenshot(img, rng)[0], rng)
+    elif k < 0.8:
+        inner = _finish_screenshot(chat_screenshot(img, rng)[0], rng)
+    else:
+        inner = t_story(img, rng, ())
+    if rng.random() < 0.3:  # the sender cropped the inner screenshot around the post
+        inner = _random_crop(inner, rng, 0.75, 1.0)
+    outer, _box = chat_screenshot(inner, rng)
+    return _finish_screenshot(outer, rng)
+
+
+def _slot_template(img: Image.Image, rng: Rng) -> Image.Image:
+    """An app page whose photo slot has a fixed aspect: the photo is cropped to fill it."""
+    W = int(rng.choice([720, 828, 1080, 1170, 1280, 1440]))
+    portrait = rng.random() < 0.7
+    H = int(W * float(rng.choice([16 / 9, 19.5 / 9]))) if portrait else int(W * 0.62)
+    col = theme(rng)
+    canvas = Image.new("RGB", (W, H), col["bg"])
+    draw = ImageDraw.Draw(canvas)
+    sb = int(min(W, H) * 0.06)
+    status_bar(draw, W, sb, col, rng)
+    aspect = float(rng.choice([1.0, 4 / 5, 9 / 16, 16 / 9, 3 / 4, 2.0]))
+    side = float(rng.uniform(0.05, 0.25))
+    sw = round(W * (1 - 2 * side * float(rng.random() < 0.5)))
+    sh = round(sw / aspect)
+    if sh > H * 0.75:
+        sh = round(H * 0.75)
+        sw = round(sh * aspect)
+    x = (W - sw) // 2
+    y = int(sb + (H - sb - sh) * float(rng.uniform(0.1, 0.5)))
+    photo = center_crop_aspect(img, aspect)
+    if rng.random() < 0.4:  # the template zooms in, too
+        photo = center_crop_aspect(_random_crop(photo, rng, 0.75, 0.95), aspect)
+    canvas.paste(photo.resize((sw, sh), Image.Resampling.BICUBIC), (x, y))
+    f = font(int(W * 0.035))
+    draw.text((int(W * 0.04), sb + 10), sentence(rng, 2).capitalize(), fill=col["fg"], font=f)
+    ty = y + sh + int(W * 0.03)
+    while ty < H - int(W * 0.1):
+        draw.text((int(W * 0.04), ty), sentence(rng, 6), fill=col["sub"], font=f)
+        ty += int(W * 0.05)
+    return canvas
+
+
+def t_template_crop(img: Image.Image, rng: Rng, _: Sequence[Image.Image]) -> Image.Image:
+    """A screenshot whose template crops the photo to fill its slot (AugLy's templates
+    for a fifth, app pages with 1:1, 4:5, 3:4, 9:16, 16:9 or 2:1 slots otherwise)."""
+    if rng.random() < 0.2 and (AUGLY_TEMPLATES / "screenshot_templates").is_dir():
+        return augly_template(img, rng)
+    return _finish_screenshot(_slot_template(img, rng), rng)
+
+
+def t_grid3(img: Image.Image, rng: Rng, others: Sequence[Image.Image]) -> Image.Image:
+    """The photo as a thumbnail in a 3x3 grid (a profile page or a collage)."""
+    cell = int(rng.choice([180, 240, 300, 360]))
+    gut = int(rng.choice([0, 2, 4, 10]))
+    bgc = (255, 255, 255) if rng.random() < 0.5 else (0, 0, 0)
+    n = 3 * cell + 4 * gut
+    canvas = Image.new("RGB", (n, n), bgc)
+    picks = [others[int(i)] for i in rng.choice(len(others), 8, replace=False)]
+    picks.insert(int(rng.integers(0, 9)), img)
+    fill = rng.random() < 0.7
+    for i, p in enumerate(picks):
+        if fill:
+            q = center_crop_aspect(p, 1.0).resize((cell, cell), Image.Resampling.BICUBIC)
+            off = (0, 0)
+        else:
+            q = ImageOps.contain(p, (cell, cell), Image.Resampling.BICUBIC)
+            off = ((cell - q.width) // 2, (cell - q.height) // 2)
+        canvas.paste(
+            q, (gut + (i % 3) * (cell + gut) + off[0], gut + (i // 3) * (cell + gut) + off[1])
+        )
+    if rng.random() < 0.5:  # a profile page around the grid
+        col = theme(rng)
+        page = Image.new("RGB", (n, n + n // 2), col["bg"])
+        draw = ImageDraw.Draw(page)
+        draw.ellipse((n // 20, n // 20, n // 4, n // 4), fill=(180, 120, 90))
+        draw.text((n // 3, n // 10), sentence(rng, 2), fill=col["fg"], font=font(n // 25))
+        draw.text((n // 20, n // 3.5), sentence(rng, 7), fill=col["sub"], font=font(n // 32))
+        page.paste(canvas, (0, n // 2 - n // 8))
+        canvas = page
+    return _finish_screenshot(canvas, rng)
+
+
+def t_perspective(img: Image.Image, rng: Rng, _: Sequence[Image.Image]) -> Image.Image:
+    """A perspective warp (a photo of a screen, a tilted page): corners moved 4-18 %."""
+    w, h = img.size
+    amount = float(rng.uniform(0.04, 0.18))
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    shift = rng.uniform(0, amount, (4, 2)) * np.array([w, h])
+    sign = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]])
+    dst = src + sign * shift
+    coeffs = _perspective_coeffs(dst, src)
+    fill = (0, 0, 0) if rng.random() < 0.5 else (255, 255, 255)
+    out = img.transform(
+        (w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC, fillcolor=fill
+    )
+    if rng.random() < 0.5:
+        out = _random_crop(out, rng, 0.8, 1.0)
+    return jpeg(out, int(rng.choice([70, 85])))
+
+
+def _perspective_coeffs(out_pts: np.ndarray, in_pts: np.ndarray) -> tuple[float, ...]:
+    """PIL's 8 coefficients mapping output pixels to input pixels."""
+    rows = []
+    for (x, y), (u, v) in zip(out_pts, in_pts, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    sol = np.linalg.solve(np.array(rows, float), in_pts.reshape(8))
+    return tuple(float(c) for c in sol)
+
+
+def _emoji(draw: ImageDraw.ImageDraw, x: int, y: int, r: int, rng: Rng) -> None:
+    face = [(255, 204, 0), (255, 90, 90), (120, 200, 255)][int(rng.integers(0, 3))]
+    box = (x - r, y - r, x + r, y + r)
+    draw.ellipse(box, fill=face, outline=(90, 60, 0), width=max(1, r // 12))
+    e = max(1, r // 5)
+    for dx in (-r // 3, r // 3):
+        draw.ellipse((x + dx - e, y - r // 4 - e, x + dx + e, y - r // 4 + e), fill=(40, 30, 0))
+    draw.arc((x - r // 2, y - r // 4, x + r // 2, y + r // 2), 20, 160, fill=(40, 30, 0), width=e)
+
+
+def _edit(img: Image.Image, name: str, rng: Rng) -> Image.Image:
+    """One of the edits DISC21's queries were made of."""
+    from PIL import ImageEnhance
+
+    w, h = img.size
+    if name == "crop":
+        return _random_crop(img, rng, 0.6, 0.9)
+    if name == "rotate":
+        angle = float(rng.uniform(-20, 20))
+        return img.rotate(angle, Image.Resampling.BICUBIC, expand=bool(rng.random() < 0.5))
+    if name == "pad":
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        p = [round(s * float(rng.uniform(0, 0.25))) for s in (w, h, w, h)]
+        return ImageOps.expand(img, tuple(p), fill=c)  # type: ignore[arg-type]
+    if name == "colour":
+        k = float(rng.choice([0.5, 0.7, 1.4, 1.8]))
+        enh = [ImageEnhance.Color, ImageEnhance.Contrast, ImageEnhance.Brightness]
+        return enh[int(rng.integers(0, 3))](img).enhance(k)
+    if name == "blur":
+        return img.filter(ImageFilter.GaussianBlur(float(rng.uniform(1.0, 3.0))))
+    if name == "sharpen":
+        return ImageEnhance.Sharpness(img).enhance(float(rng.uniform(2.0, 4.0)))
+    if name == "grey":
+        return ImageOps.grayscale(img).convert("RGB")
+    if name == "aspect":
+        f = float(rng.choice([0.6, 0.75, 1.33, 1.6]))
+        return img.resize((max(8, round(w * f)), h), Image.Resampling.BILINEAR)
+    if name == "skew":
+        k = float(rng.uniform(-0.25, 0.25))
+        return img.transform(
+            (w + round(abs(k) * h), h),
+            Image.Transform.AFFINE,
+            (1, k, -abs(k) * h if k > 0 else 0, 0, 1, 0),
+            Image.Resampling.BICUBIC,
+        )
+    if name == "stripes":
+        out = img.copy()
+        draw = ImageDraw.Draw(out)
+        n, c = int(rng.integers(3, 9)), tuple(int(v) for v in rng.integers(0, 256, 3))
+        t = max(2, round(min(w, h) * float(rng.uniform(0.01, 0.04))))
+        for i in range(n):
+            y = round(h * (i + 0.5) / n)
+            draw.rectangle((0, y, w, y + t), fill=c)  # type: ignore[arg-type]
+        return out
+    if name == "noise":
+        a = np.asarray(img).astype(np.float32)
+        a += rng.normal(0, float(rng.uniform(8, 25)), a.shape)
+        return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if name == "jpeg":
+        return jpeg(img, int(rng.integers(15, 41)))
+    if name == "mirror":
+        return ImageOps.mirror(img)
+    out = img.copy()  # emoji
+    draw = ImageDraw.Draw(out)
+    for _i in range(int(rng.integers(1, 4))):
+        r = round(min(w, h) * float(rng.uniform(0.06, 0.18)))
+        _emoji(draw, int(rng.integers(0, w)), int(rng.integers(0, h)), r, rng)
+    return out
+
+
+EDITS = (
+    "crop rotate pad colour blur sharpen grey aspect skew stripes noise jpeg mirror emoji"
+).split()
+
+
+def t_chain3(img: Image.Image, rng: Rng, _: Sequence[Image.Image]) -> Image.Image:
+    """Three distinct random edits in a row, as DISC21's queries were made."""
+    out = img
+    for name in rng.choice(EDITS, 3, replace=False):
+        out = _edit(out, str(name), rng)
+    return jpeg(out, 85)
+
+
 FAMILIES: dict[str, Transform] = {
     "jpeg": t_jpeg,
     "resize": t_resize,
@@ -492,4 +728,11 @@ FAMILIES: dict[str, Transform] = {
     "chat_screenshot": t_chat,
     "cropped_screenshot": t_cropped_screenshot,
     "collage_2x2": t_collage,
+    "mirror_crop": t_mirror_crop,
+    "nested_screenshot": t_nested,
+    "template_crop": t_template_crop,
+    "chain_3_edits": t_chain3,
+    "crop_45": t_crop45,
+    "grid_3x3": t_grid3,
+    "perspective": t_perspective,
 }

@@ -4,9 +4,9 @@
   features (``orb-v1``, <= 256 x 32-byte descriptors, 7-bit positions, <= 16 KB base64).
 * :mod:`~empreinte.hashing.robust.regions` - query side: photo-region proposals.
 * :mod:`~empreinte.hashing.robust.matcher` - query features, geometric verification,
-  :class:`Match` (signal, distance or inliers, box, confidence). The registry side is
+  :class:`Match` (inliers, box, confidence). The registry side is
   :class:`empreinte.index.robust.RobustMatcher`.
-* :mod:`~empreinte.hashing.robust.pdq` - PDQ through ``empreinte.hashing.pdq``.
+* :mod:`~empreinte.hashing.robust.hamming` - popcount and brute-force Hamming 2-NN.
 
 Pure: pixels in, features or matches out; no database, no network.
 """

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -165,21 +165,39 @@ def orb_features(
     Returns (points (n, 2) float32 in ``gray`` pixels, descriptors (n, 32) uint8).
     Images under :data:`MIN_SIDE` pixels on a side yield no features.
     """
+    return describe(gray, orb_keypoints(gray, detect, keep, fast_threshold, weight))
+
+
+def orb_keypoints(
+    gray: np.ndarray,
+    detect: int,
+    keep: int,
+    fast_threshold: int = 12,
+    weight: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> list[cv2.KeyPoint]:
+    """The keypoints :func:`orb_features` describes (none under :data:`MIN_SIDE` pixels)."""
     if min(gray.shape[:2]) < MIN_SIDE:
-        return _empty()
-    orb = _orb(detect, fast_threshold)
-    kps = orb.detect(gray, None)
+        return []
+    kps = _orb(detect, fast_threshold).detect(gray, None)
     if len(kps) == 0:
-        return _empty()
-    pts = np.array([k.pt for k in kps], np.float32)
-    resp = np.array([k.response for k in kps], np.float32)
+        return []
+    pts = np.asarray(cv2.KeyPoint_convert(kps), np.float32).reshape(-1, 2)
+    resp = np.fromiter((k.response for k in kps), np.float32, count=len(kps))
     if weight is not None:
         resp = resp * weight(gray, pts)
-    chosen = [kps[int(i)] for i in spread(pts, resp, gray.shape[:2], keep)]
-    kept, desc = orb.compute(gray, chosen)
+    return [kps[int(i)] for i in spread(pts, resp, gray.shape[:2], keep)]
+
+
+def describe(gray: np.ndarray, keypoints: Sequence[cv2.KeyPoint]) -> tuple[np.ndarray, np.ndarray]:
+    """ORB descriptors of ``keypoints`` (their own angle and octave); keypoints too near the
+    border are dropped. Returns (points (n, 2) float32, descriptors (n, 32) uint8)."""
+    if len(keypoints) == 0:
+        return _empty()
+    kept, desc = _orb(max(1, len(keypoints)), 12).compute(gray, list(keypoints))
     if desc is None or len(kept) == 0:
         return _empty()
-    return np.array([k.pt for k in kept], np.float32), np.asarray(desc, np.uint8)
+    pts = np.asarray(cv2.KeyPoint_convert(kept), np.float32).reshape(-1, 2)
+    return pts, np.asarray(desc, np.uint8)
 
 
 def spread(

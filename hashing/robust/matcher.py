@@ -3,7 +3,7 @@
 * :func:`query_features` - ORB features of a query image (photo texture favoured over UI);
 * :func:`verify` - fit the affine map from a query to one registered image by RANSAC and
   say how many feature matches agree, and where the registered image sits (the box);
-* :func:`pdq_confidence`, :func:`orb_confidence` - one score in [0, 1] per signal;
+* :func:`orb_confidence` - the score in [0, 1] of a verified match;
 * :func:`check_query` - refuse arrays that cannot be a re-posted photo.
 
 The registry side (candidates among all registered images) is
@@ -13,24 +13,38 @@ The registry side (candidates among all registered images) is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final, Literal
 
 import cv2
-import faiss
 import numpy as np
 
-from empreinte.hashing.robust.features import LocalFeatures, orb_features, to_gray
-from empreinte.hashing.robust.regions import Box
+from empreinte.hashing.robust.features import LocalFeatures, describe, orb_keypoints, to_gray
+from empreinte.hashing.robust.hamming import two_nearest
+from empreinte.hashing.robust.regions import Box, photo_blocks
 
-PDQ_THRESHOLD: Final = 31
-PDQ_SIDE: Final = 768
-"""Region proposals and their PDQ hashes are computed on a copy of this longer side."""
 QUERY_FEATURES: Final = 1500
 QUERY_MAX_AREA: Final = 1_000_000
 DETECT_FACTOR: Final = 6
 """ORB keeps the strongest corners image-wide, and UI text has the strongest; detecting 6x the
 budget leaves photo corners for :func:`spread` to pick."""
+ZOOM_BELOW: Final = 360
+"""A photo block whose longer side is under this in the whole view's pixels gets a view of
+its own, enlarged towards :data:`ZOOM_SIDE` (registered features are taken at 512 px)."""
+ZOOM_SIDE: Final = 640
+ZOOM_MAX: Final = 4.0
+ZOOM_VIEWS: Final = 3
+ZOOM_FEATURES: Final = 600
+NATIVE_ABOVE: Final = 1.3
+"""A query enlarged more than this also gets a view at its own scale: a crop of a photo
+registered at its own size matches best unscaled."""
+NATIVE_FEATURES: Final = 800
+GRID_SIDE: Final = 450
+"""A squarish photo block at least this big in the whole view is also looked at cell by
+cell (3 x 3), in case it is a grid of thumbnails."""
+GRID_FEATURES: Final = 400
+GRID_CANDIDATES: Final = 2
 FLAT_RANGE: Final = 2
 FLAT_WINDOW: Final = 25
 FLAT_SHARE: Final = 0.35
@@ -41,23 +55,15 @@ MATCH_DISTANCE: Final = 72
 RATIO: Final = 0.9
 RANSAC_GRID_UNITS: Final = 2.5
 MIN_INLIERS: Final = 14
+"""Fewer geometric inliers than this is never reported (see :func:`orb_confidence`)."""
 CIRCLE_CHECK_BELOW: Final = 30
 """Matches with fewer inliers are refused when the inliers lie along one circle."""
 CIRCLE_RESIDUAL: Final = 0.07
-"""Fewer geometric inliers than this is never reported (see :func:`orb_confidence`)."""
+"""Inliers lie along one circle when their median distance to it is under this share of
+its radius (see :func:`on_one_circle`)."""
 MAX_QUERY_PIXELS: Final = 60_000_000
 MAX_ASPECT: Final = 40.0
 MIN_QUERY_SIDE: Final = 16
-DIHEDRAL: Final = (
-    "identity",
-    "rot90",
-    "rot180",
-    "rot270",
-    "flip_x",
-    "flip_y",
-    "transpose",
-    "transverse",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,40 +71,37 @@ class Match:
     """One registered image found in a query, and the evidence for it."""
 
     fingerprint_id: str
-    signal: Literal["pdq", "orb"]
+    signal: Literal["orb"]
     confidence: float
     box: Box
     """Where the registered image sits in the query: x, y, width, height in query pixels."""
-    distance: int | None = None
-    """PDQ Hamming distance (of 256 bits), for the ``pdq`` signal."""
-    inliers: int | None = None
-    """Geometrically consistent feature matches, for the ``orb`` signal."""
+    inliers: int
+    """Geometrically consistent feature matches."""
     detail: str = ""
-    """Human-readable: the dihedral variant for ``pdq``, the fitted scale and angle for ``orb``."""
+    """Human-readable: the fitted scale and angle."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueryFeatures:
-    """ORB features of a query, in the pixels of the query as given."""
+    """ORB features of one view of a query, in the pixels of the query as given.
+
+    The first view is the query itself; ``views`` holds the others (the query seen in a
+    mirror, zoomed-in photo blocks), each matched on its own: features of one place seen
+    twice would fail each other's ratio test.
+    """
 
     points: np.ndarray  # (n, 2) float32
     descriptors: np.ndarray  # (n, 32) uint8
-    _index: list[faiss.IndexBinary] = field(default_factory=list, repr=False, compare=False)
+    mirrored: bool = False
+    """Descriptors of the mirrored query (points still in query pixels): its map onto a
+    registered image is a reflection."""
+    candidates: int = CANDIDATES
+    """Registered images this view's votes may propose for verification."""
+    views: tuple[QueryFeatures, ...] = ()
 
-    def index(self) -> faiss.IndexBinary:
-        """A flat binary index over the query descriptors, built once."""
-        if not self._index:
-            idx = faiss.IndexBinaryFlat(256)
-            idx.add(self.descriptors)
-            self._index.append(idx)
-        return self._index[0]
-
-
-def pdq_confidence(distance: int) -> float:
-    """Confidence of a PDQ match at ``distance``: 1 at 0, 0.5 at the threshold 31."""
-    if distance > PDQ_THRESHOLD:
-        return 0.0
-    return round(1.0 - 0.5 * distance / PDQ_THRESHOLD, 4)
+    def all_views(self) -> list[QueryFeatures]:
+        """This view and the others, in order."""
+        return [self, *self.views]
 
 
 def orb_confidence(inliers: int) -> float:
@@ -152,29 +155,108 @@ def photo_likeness(gray: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def query_features(rgb: np.ndarray, cap: int = QUERY_FEATURES) -> QueryFeatures:
-    """ORB features of the whole query, in query pixels.
+    """ORB features of the whole query and of its mirror image, in query pixels.
 
-    Region-local passes (extra features for each proposed photo block) were measured
-    and dropped: feed +1, chat -5, crop 60 -8 points of recall, twice as slow
-    (``benchmarks/robustness/README.md``, note 5).
+    ORB is not mirror-invariant, and front cameras save selfies mirrored: the mirrored
+    view reuses the keypoints (FAST corners and their orientation mirror exactly) and
+    only describes them again on the flipped image.
+
+    Region-local passes (extra features for each proposed photo block, in one set with
+    the whole image's) were measured and dropped: feed +1, chat -5, crop 60 -8 points of
+    recall, twice as slow (``benchmarks/robustness/README.md``, note 5).
     """
     gray, f = prepare_gray(rgb)
-    pts, desc = orb_features(gray, cap * DETECT_FACTOR, cap, 10, photo_likeness)
-    return QueryFeatures(
-        points=np.ascontiguousarray(pts / f, dtype=np.float32),
-        descriptors=np.ascontiguousarray(desc),
-    )
+    keypoints = orb_keypoints(gray, cap * DETECT_FACTOR, cap, 10, photo_likeness)
+    pts, desc = describe(gray, keypoints)
+    mpts, mdesc = describe_mirrored(gray, keypoints)
+    mirror = QueryFeatures(_points(mpts / f), np.ascontiguousarray(mdesc), mirrored=True)
+    views = [mirror]
+    if f > NATIVE_ABOVE:
+        views.append(_zoomed(rgb, (0, 0, rgb.shape[1], rgb.shape[0]), 1.0, NATIVE_FEATURES))
+    blocks = photo_blocks(rgb)
+    for box in zoom_boxes(blocks, f, rgb.shape[0] * rgb.shape[1]):
+        views.append(_zoomed(rgb, box, min(ZOOM_MAX, ZOOM_SIDE / max(box[2:])), ZOOM_FEATURES))
+    for box in grid_cells(rgb, f, blocks):
+        scale = max(f, min(ZOOM_MAX, ZOOM_BELOW / max(box[2:])))
+        views.append(_zoomed(rgb, box, scale, GRID_FEATURES, GRID_CANDIDATES))
+    return QueryFeatures(_points(pts / f), np.ascontiguousarray(desc), views=tuple(views))
 
 
-def shrink_rgb(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    """Shrink an RGB image (never enlarge) to at most ``side`` on its longer side."""
+def grid_cells(rgb: np.ndarray, f: float, blocks: Sequence[Box]) -> list[Box]:
+    """The 3 x 3 cells of the first squarish, big block among the whole image and the
+    photo ``blocks`` (a grid of thumbnails has the strongest corners of one cell compete
+    with those of eight others)."""
     h, w = rgb.shape[:2]
-    f = min(1.0, side / max(h, w))
-    if f >= 1.0:
-        return rgb, 1.0
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    interp = cv2.INTER_AREA if f < 0.5 else cv2.INTER_LINEAR
-    return np.asarray(cv2.resize(rgb, size, interpolation=interp)), f
+    for x, y, bw, bh in [(0, 0, w, h), *blocks[:2]]:
+        if 0.8 <= bw / bh <= 1.25 and min(bw, bh) * f >= GRID_SIDE:
+            cw, ch = bw // 3, bh // 3
+            return [(x + i * cw, y + j * ch, cw, ch) for j in range(3) for i in range(3)]
+    return []
+
+
+def zoom_boxes(blocks: Sequence[Box], f: float, area: int) -> list[Box]:
+    """Photo blocks too small in the whole view (at scale ``f``) to meet the registered
+    scale, largest first, at most :data:`ZOOM_VIEWS`, none inside another; none at all
+    when the blocks cover most of the image's ``area`` (a photo, not a page)."""
+    out: list[Box] = []
+    tops = [b for i, b in enumerate(blocks) if not any(_inside(b, o) for o in blocks[:i])]
+    if sum(b[2] * b[3] for b in tops) > 0.5 * area:
+        return out
+    for box in blocks:
+        if max(box[2], box[3]) * f >= ZOOM_BELOW or any(_inside(box, b) for b in out):
+            continue
+        out.append(box)
+        if len(out) == ZOOM_VIEWS:
+            break
+    return out
+
+
+def _inside(a: Box, b: Box) -> bool:
+    """True when box ``a`` lies mostly inside box ``b``."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy > 0.7 * a[2] * a[3]
+
+
+def _zoomed(
+    rgb: np.ndarray, box: Box, scale: float, features: int, candidates: int = CANDIDATES
+) -> QueryFeatures:
+    """Features of one block of the query at ``scale``, in query pixels."""
+    x, y, w, h = box
+    crop = to_gray(rgb[y : y + h, x : x + w])
+    if abs(scale - 1.0) > 0.02:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        crop = np.asarray(cv2.resize(crop, size, interpolation=interp))
+    keypoints = orb_keypoints(crop, features * 3, features, 10, photo_likeness)
+    pts, desc = describe(crop, keypoints)
+    offset = np.array([x, y], np.float32)
+    return QueryFeatures(_points(pts / scale + offset), desc, candidates=candidates)
+
+
+def _points(pts: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(pts, dtype=np.float32)
+
+
+def describe_mirrored(
+    gray: np.ndarray, keypoints: Sequence[cv2.KeyPoint]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors of ``keypoints`` seen in a mirror, with their points in ``gray`` pixels.
+
+    A keypoint at x with angle a is at (w - 1 - x) with angle 180 - a in the flipped image
+    (ORB's intensity-centroid angle mirrors so).
+    """
+    w = gray.shape[1]
+    flipped = [
+        cv2.KeyPoint(
+            w - 1 - k.pt[0], k.pt[1], k.size, (180.0 - k.angle) % 360.0, k.response, k.octave
+        )
+        for k in keypoints
+    ]
+    pts, desc = describe(np.ascontiguousarray(gray[:, ::-1]), flipped)
+    if len(pts):
+        pts[:, 0] = w - 1 - pts[:, 0]
+    return pts, desc
 
 
 def check_query(rgb: np.ndarray) -> None:
@@ -193,23 +275,9 @@ def check_query(rgb: np.ndarray) -> None:
         raise ValueError(f"query of {w}x{h} is too elongated (aspect over {MAX_ASPECT:g})")
 
 
-def crop_for_pdq(rgb: np.ndarray, box: Box) -> np.ndarray | None:
-    x, y, w, h = box
-    if min(w, h) < MIN_QUERY_SIDE:
-        return None
-    crop = rgb[y : y + h, x : x + w]
-    side = max(w, h)
-    if side > 512:
-        f = 512 / side
-        crop = cv2.resize(
-            crop, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
-        )
-    return np.ascontiguousarray(crop)
-
-
 def correspondences(qf: QueryFeatures, feats: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one (query index, registered index) pairs passing distance and ratio tests."""
-    dist, idx = qf.index().search(feats.descriptors, 2)
+    dist, idx = two_nearest(feats.descriptors, qf.descriptors)
     d0, d1 = dist[:, 0].astype(np.float64), dist[:, 1].astype(np.float64)
     ok = (idx[:, 0] >= 0) & (d0 <= MATCH_DISTANCE) & ((idx[:, 1] < 0) | (d0 <= RATIO * d1))
     reg = np.nonzero(ok)[0]
@@ -245,7 +313,7 @@ def verify(
         return None
     a = model[:, :2]
     det = float(np.linalg.det(a))
-    if det <= 0:
+    if det == 0 or (det < 0) != qf.mirrored:  # a mirror image only through the mirrored view
         return None
     s = np.linalg.svd(a, compute_uv=False)
     if s[0] / max(s[1], 1e-9) > 2.5:
@@ -260,9 +328,11 @@ def verify(
     box = _registered_box(model, feats, shape)
     if box is None:
         return None
-    scale = 1.0 / math.sqrt(det) * (max(shape) / feats.grid)
-    angle = math.degrees(math.atan2(-float(a[0, 1]), float(a[0, 0])))
-    return inliers, box, f"scale {scale:.2f} angle {angle:.0f}"
+    scale = 1.0 / math.sqrt(abs(det)) * (max(shape) / feats.grid)
+    sx = -1.0 if qf.mirrored else 1.0  # the angle after undoing the mirror
+    angle = math.degrees(math.atan2(-float(a[0, 1]) * sx, float(a[0, 0]) * sx))
+    mirror = " mirrored" if qf.mirrored else ""
+    return inliers, box, f"scale {scale:.2f} angle {angle:.0f}{mirror}"
 
 
 def on_one_circle(points: np.ndarray) -> bool:

@@ -27,6 +27,8 @@ Box = tuple[int, int, int, int]
 ANALYSIS_SIDE: Final = 384
 MIN_AREA: Final = 0.02
 """A block must cover this share of the image to be proposed."""
+NESTED_MIN_AREA: Final = 0.01
+"""Blocks looked for inside blocks (and for zoomed query views) may be this small."""
 MIN_SIDE_PX: Final = 48
 MAX_REGIONS: Final = 8
 _DETAIL: Final = 1.5
@@ -42,7 +44,7 @@ def detail_mask(gray: np.ndarray) -> np.ndarray:
     return (std > _DETAIL).astype(np.uint8)
 
 
-def textured_blocks(gray: np.ndarray) -> list[Box]:
+def textured_blocks(gray: np.ndarray, min_share: float = MIN_AREA) -> list[Box]:
     """Boxes of large, mostly filled textured blocks of a small gray image."""
     h, w = gray.shape
     side = max(h, w)
@@ -55,7 +57,7 @@ def textured_blocks(gray: np.ndarray) -> list[Box]:
     boxes: list[Box] = []
     for i in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[i])
-        if bw * bh < MIN_AREA * h * w or area < 0.6 * bw * bh:
+        if bw * bh < min_share * h * w or area < 0.6 * bw * bh:
             continue
         boxes.append((x, y, bw, bh))
     return boxes
@@ -90,6 +92,35 @@ def _overlap(a: Box, b: Box) -> float:
     inter = ix * iy
     union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union else 0.0
+
+
+def photo_blocks(rgb: np.ndarray, min_share: float = NESTED_MIN_AREA) -> list[Box]:
+    """Textured blocks of the image, largest first, and the blocks inside each (a feed
+    screenshot inside a chat screenshot: two levels of UI), in the image's pixels.
+
+    Each block that does not fill the image is analysed again on its own, at its own
+    scale, so a photo that is small in a big canvas is still found.
+    """
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE_PX:
+        return []
+    gray = to_gray(rgb)
+    small, f = resize_longer(gray, ANALYSIS_SIDE)
+    out: list[Box] = []
+    for block in textured_blocks(small, min_share):
+        big = _scale(block, f, (h, w))
+        if min(big[2], big[3]) < MIN_SIDE_PX:
+            continue
+        out.append(big)
+        if big[2] * big[3] > 0.8 * h * w:
+            continue
+        x, y, bw, bh = big
+        inner, g = resize_longer(gray[y : y + bh, x : x + bw], ANALYSIS_SIDE)
+        for sub in textured_blocks(inner, NESTED_MIN_AREA):
+            sx, sy, sw, sh = _scale(sub, g, (bh, bw))
+            if min(sw, sh) >= MIN_SIDE_PX and sw * sh < 0.8 * bw * bh:
+                out.append((x + sx, y + sy, sw, sh))
+    return sorted(out, key=lambda b: -b[2] * b[3])
 
 
 def propose(rgb: np.ndarray, max_regions: int = MAX_REGIONS) -> list[Box]:

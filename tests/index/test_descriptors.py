@@ -66,12 +66,12 @@ def trained() -> RobustMatcher:
 @pytest.mark.parametrize("seed", [0, 5, 23])
 def test_trained_matcher_finds_screenshots_and_crops(trained: RobustMatcher, seed: int) -> None:
     query, _ = screenshot(scene(seed), (60, 300), 560)
-    found = [x.fingerprint_id for x in trained.query(query, signals=("orb",))]
+    found = [x.fingerprint_id for x in trained.query(query)]
     assert found == [f"photo-{seed}"]
     crop = (
         scene(seed).crop((80, 40, 80 + 480, 40 + 360)).rotate(-6, resample=Image.Resampling.BICUBIC)
     )
-    found = [x.fingerprint_id for x in trained.query(np.asarray(crop), signals=("orb",))]
+    found = [x.fingerprint_id for x in trained.query(np.asarray(crop))]
     assert found == [f"photo-{seed}"]
 
 
