@@ -143,7 +143,7 @@ def match_image(
     for found in live.search_features(image.features, image.shape):
         evidence.append(
             _Evidence(
-                hash_id=int(found.fingerprint_id),
+                hash_id=int(found.key),
                 signal=SignalType.ORB,
                 distance=None,
                 confidence=found.confidence,

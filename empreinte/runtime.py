@@ -14,6 +14,7 @@ import datetime as dt
 from types import TracebackType
 from typing import Protocol
 
+import cv2
 from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.crawler.background import CrawlerThread
@@ -76,6 +77,7 @@ class Runtime:
     def start(self) -> None:
         """Migrate the database, start following the change log, then the background work."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        cv2.setNumThreads(1)  # requests hash in parallel threads: OpenCV's own threads only cost
         if self.upgrade:
             migrate.upgrade(self.settings.url)
         self.follower.start()

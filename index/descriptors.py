@@ -40,7 +40,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import faiss
 import numpy as np
@@ -489,7 +489,7 @@ class DescriptorIndex:
             if self._codebook is not None:
                 np.save(folder / "codebook.npy", np.stack(self._codebook))
             for name, array in zip(("offsets", "postings", "signatures"), self._main, strict=True):
-                np.save(folder / f"{name}.npy", array)
+                np.save(folder / f"{name}.npy", cast(np.ndarray, array))
             if self._keep:
                 kept = self._exact_desc or [np.zeros((0, 32), np.uint8)]
                 slots = self._exact_slots or [np.zeros(0, np.int64)]
@@ -570,7 +570,7 @@ def _exact_votes(view: _ExactView, queries: NDArray[np.uint8], votes: Votes) -> 
 def warm_up() -> None:
     """Compile the multi-index kernels now (numba caches them on disk after the first run)."""
     rng = np.random.default_rng(0)
-    index = DescriptorIndex(train_size=512, centroids=16)
+    index = DescriptorIndex(train_size=640, centroids=16)  # >= 39 points a centroid: no warning
     alive = np.ones(4, np.bool_)
     for slot in range(4):
         index.add(slot, rng.integers(0, 256, (256, 32), dtype=np.uint8), alive)

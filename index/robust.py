@@ -114,23 +114,23 @@ class RobustMatcher:
     def __len__(self) -> int:
         return len(self._slot_of)
 
-    def add(self, fingerprint_id: str, features: LocalFeatures | None) -> None:
+    def add(self, key: str, features: LocalFeatures | None) -> None:
         """Register one image by its local features."""
-        if fingerprint_id in self._slot_of:
-            self.remove(fingerprint_id)
+        if key in self._slot_of:
+            self.remove(key)
         slot = len(self._ids)
         if slot >= len(self._alive):  # grown before the slot exists: readers never see less
             self._alive = np.concatenate([self._alive, np.zeros(len(self._alive), np.bool_)])
         self._features.append(features)
-        self._ids.append(fingerprint_id)
-        self._slot_of[fingerprint_id] = slot
+        self._ids.append(key)
+        self._slot_of[key] = slot
         self._alive[slot] = True
         if features is not None and len(features):
             self.descriptors.add(slot, features.descriptors, self._alive)
 
-    def remove(self, fingerprint_id: str) -> None:
+    def remove(self, key: str) -> None:
         """Forget an image; its index rows stay as tombstones and are skipped."""
-        slot = self._slot_of.pop(fingerprint_id, None)
+        slot = self._slot_of.pop(key, None)
         if slot is not None:
             self._alive[slot] = False
             if slot < self._disk_slots:
@@ -148,10 +148,10 @@ class RobustMatcher:
 
     def items(self) -> Iterator[tuple[str, LocalFeatures]]:
         """The registered images that have local features, as (id, features)."""
-        for fingerprint_id, slot in self._slot_of.items():
+        for key, slot in self._slot_of.items():
             features = self.features_of(slot)
             if features is not None:
-                yield fingerprint_id, features
+                yield key, features
 
     def memory_bytes(self) -> int:
         """Approximate bytes held in memory for the registered images (index rows and the

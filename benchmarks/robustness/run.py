@@ -136,7 +136,7 @@ def product_matches(image: ImageQuery) -> list[tuple[str, str, float, float]]:
                 (key, str(query.signal), confidence(query.signal, hit.distance), hit.distance)
             )
     for found in STATE.live.search_features(image.features, image.shape):
-        key = STATE.owner[int(found.fingerprint_id)]
+        key = STATE.owner[int(found.key)]
         out.append((key, FEATURES_TYPE, orb_confidence(found.inliers), float(found.inliers)))
     return out
 

@@ -111,7 +111,7 @@ def scale_table(sizes: list[int], state: object | None = None, n_queries: int = 
             t1 = time.perf_counter()
             res = m.query(q)
             times.append(time.perf_counter() - t1)
-            hits += any(r.fingerprint_id == str(i) for r in res)
+            hits += any(r.key == str(i) for r in res)
             qf = query_features(q)
             t2 = time.perf_counter()
             cands = m._candidates(qf)

@@ -181,7 +181,7 @@ def orb_keypoints(
     kps = _orb(detect, fast_threshold).detect(gray, None)
     if len(kps) == 0:
         return []
-    pts = np.asarray(cv2.KeyPoint_convert(kps), np.float32).reshape(-1, 2)
+    pts = np.asarray(cv2.KeyPoint.convert(kps), np.float32).reshape(-1, 2)
     resp = np.fromiter((k.response for k in kps), np.float32, count=len(kps))
     if weight is not None:
         resp = resp * weight(gray, pts)
@@ -196,7 +196,7 @@ def describe(gray: np.ndarray, keypoints: Sequence[cv2.KeyPoint]) -> tuple[np.nd
     kept, desc = _orb(max(1, len(keypoints)), 12).compute(gray, list(keypoints))
     if desc is None or len(kept) == 0:
         return _empty()
-    pts = np.asarray(cv2.KeyPoint_convert(kept), np.float32).reshape(-1, 2)
+    pts = np.asarray(cv2.KeyPoint.convert(kept), np.float32).reshape(-1, 2)
     return pts, np.asarray(desc, np.uint8)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from empreinte.hashing.robust.features import LocalFeatures, describe, orb_keypoints, to_gray
 from empreinte.hashing.robust.hamming import two_nearest
 from empreinte.hashing.robust.regions import Box, photo_blocks
+from empreinte.hashing.signals import SignalType
 
 QUERY_FEATURES: Final = 1500
 QUERY_MAX_AREA: Final = 1_000_000
@@ -54,7 +55,7 @@ CANDIDATES: Final = 8
 MATCH_DISTANCE: Final = 72
 RATIO: Final = 0.9
 RANSAC_GRID_UNITS: Final = 2.5
-MIN_INLIERS: Final = 14
+MIN_INLIERS: Final = SignalType.ORB.spec.radius
 """Fewer geometric inliers than this is never reported (see :func:`orb_confidence`)."""
 CIRCLE_CHECK_BELOW: Final = 30
 """Matches with fewer inliers are refused when the inliers lie along one circle."""
@@ -70,7 +71,8 @@ MIN_QUERY_SIDE: Final = 16
 class Match:
     """One registered image found in a query, and the evidence for it."""
 
-    fingerprint_id: str
+    key: str
+    """The registered entry found: the live index keys entries by their ``orb`` hash id."""
     signal: Literal["orb"]
     confidence: float
     box: Box
@@ -105,15 +107,13 @@ class QueryFeatures:
 
 
 def orb_confidence(inliers: int) -> float:
-    """Confidence of an ORB match with ``inliers`` RANSAC inliers.
+    """Confidence of an ORB match with ``inliers`` RANSAC inliers: the ORB spec's curve.
 
     Calibrated on the benchmark's unrelated queries (see ``benchmarks/robustness``):
     chance verification gives few inliers, so the curve is 0.5 at
     :data:`MIN_INLIERS` and rises to about 0.95 at twice that.
     """
-    if inliers < MIN_INLIERS:
-        return 0.0
-    return round(1.0 - 0.5 * math.exp(-(inliers - MIN_INLIERS) / 6.0), 4)
+    return SignalType.ORB.spec.confidence(inliers)
 
 
 def prepare_gray(rgb: np.ndarray) -> tuple[np.ndarray, float]:

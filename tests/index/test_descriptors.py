@@ -66,12 +66,12 @@ def trained() -> RobustMatcher:
 @pytest.mark.parametrize("seed", [0, 5, 23])
 def test_trained_matcher_finds_screenshots_and_crops(trained: RobustMatcher, seed: int) -> None:
     query, _ = screenshot(scene(seed), (60, 300), 560)
-    found = [x.fingerprint_id for x in trained.query(query)]
+    found = [x.key for x in trained.query(query)]
     assert found == [f"photo-{seed}"]
     crop = (
         scene(seed).crop((80, 40, 80 + 480, 40 + 360)).rotate(-6, resample=Image.Resampling.BICUBIC)
     )
-    found = [x.fingerprint_id for x in trained.query(np.asarray(crop))]
+    found = [x.key for x in trained.query(np.asarray(crop))]
     assert found == [f"photo-{seed}"]
 
 
@@ -80,16 +80,16 @@ def test_trained_matcher_follows_removal_and_new_adds() -> None:
     for seed in range(16):
         m.add(f"photo-{seed}", extract(np.asarray(scene(seed))))
     query = np.asarray(scene(9).crop((50, 50, 500, 400)))
-    assert [x.fingerprint_id for x in m.query(query)] == ["photo-9"]
+    assert [x.key for x in m.query(query)] == ["photo-9"]
     m.remove("photo-9")
     assert m.query(query) == []
     m.descriptors.merge(m._alive)
     assert m.query(query) == []
     m.add("photo-9-again", extract(np.asarray(scene(9))))
-    assert [x.fingerprint_id for x in m.query(query)] == ["photo-9-again"]
+    assert [x.key for x in m.query(query)] == ["photo-9-again"]
     late = np.asarray(scene(40))
     m.add("late", extract(late))
-    assert [x.fingerprint_id for x in m.query(late[40:400, 60:600].copy())] == ["late"]
+    assert [x.key for x in m.query(late[40:400, 60:600].copy())] == ["late"]
 
 
 def test_unrelated_and_hostile_queries_find_nothing_in_the_trained_matcher(

@@ -26,7 +26,7 @@ def _found(live: LiveIndex, seed: int) -> list[str]:
     from empreinte.hashing.robust.matcher import query_features
 
     query, _ = screenshot(scene(seed), (60, 300), 560)
-    return [m.fingerprint_id for m in live.search_features(query_features(query), query.shape[:2])]
+    return [m.key for m in live.search_features(query_features(query), query.shape[:2])]
 
 
 @pytest.mark.parametrize("train_size", [10**9, 3_000], ids=["exact", "multi-index"])

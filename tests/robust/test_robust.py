@@ -71,7 +71,7 @@ def matcher() -> RobustMatcher:
 
 
 def _found(matches: list[Match], fid: str) -> Match | None:
-    return next((m for m in matches if m.fingerprint_id == fid), None)
+    return next((m for m in matches if m.key == fid), None)
 
 
 def test_screenshot_is_found_with_its_box(matcher: RobustMatcher) -> None:
@@ -286,7 +286,7 @@ def test_image_that_is_its_own_mirror_matches_once() -> None:
     m = RobustMatcher()
     m.add("sym", extract(symmetric))
     found = m.query(symmetric)
-    assert [x.fingerprint_id for x in found] == ["sym"]
+    assert [x.key for x in found] == ["sym"]
 
 
 def test_photo_in_a_screenshot_of_a_screenshot_is_found(matcher: RobustMatcher) -> None:
