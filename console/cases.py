@@ -147,25 +147,8 @@ async def attach(request: Request, case_id: str, who: auth.PersonDep) -> Respons
 def _attach(
     who: auth.Person, case_id: str, parsed: fingerprint_file.ParsedFile
 ) -> registry.AttachResult:
-    bad = {p.index for p in parsed.problems}
-    total = len(parsed.records) + len(parsed.problems)
-    positions = [i for i in range(total) if i not in bad]
     with who.state.sessions.begin() as session:
-        case = cases.owned_case(session, who.organisation_id, case_id)
-        result = registry.attach_fingerprints(session, case, parsed.records)
-        result.refused = [
-            registry.Refusal(positions[r.index], r.record_id, r.reason) for r in result.refused
-        ]
-        audit.record(
-            session,
-            who.actor,
-            "case.fingerprints",
-            organisation_id=who.organisation_id,
-            target=case.id,
-            accepted=result.accepted,
-            refused=len(result.refused) + len(parsed.problems),
-        )
-    return result
+        return cases.attach_file(session, who.organisation_id, case_id, parsed, actor=who.actor)
 
 
 @router.post("/cases/{case_id}/withdraw")

@@ -8,8 +8,16 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from empreinte.hashing.fingerprint_file import ParsedFile
+from empreinte.store import audit
 from empreinte.store import models as m
-from empreinte.store.registry import NotFound
+from empreinte.store.registry import (
+    AttachResult,
+    NotFound,
+    Reassigned,
+    Refusal,
+    attach_fingerprints,
+)
 from empreinte.store.secrets import DUMMY_PIN_HASH, check_pin
 
 
@@ -92,3 +100,37 @@ def victim_case(session: Session, case_number: str, pin: str) -> m.Case | None:
     if case is None or not right or case.status == m.CaseStatus.DELETED.value:
         return None
     return case
+
+
+def attach_file(
+    session: Session,
+    organisation_id: int | None,
+    case_id: str,
+    parsed: ParsedFile,
+    *,
+    actor: str,
+) -> AttachResult:
+    """Register a parsed fingerprint file in one of ``organisation_id``'s cases, and audit it.
+
+    Positions in the result are positions in the file as sent (records the parser
+    already refused are counted), so API and console report the same indexes.
+    """
+    case = owned_case(session, organisation_id, case_id)
+    bad = {p.index for p in parsed.problems}
+    total = len(parsed.records) + len(parsed.problems)
+    positions = [i for i in range(total) if i not in bad]
+    result = attach_fingerprints(session, case, parsed.records)
+    result.refused = [Refusal(positions[r.index], r.record_id, r.reason) for r in result.refused]
+    result.reassigned = [
+        Reassigned(positions[r.index], r.record_id, r.fingerprint_id) for r in result.reassigned
+    ]
+    audit.record(
+        session,
+        actor,
+        "case.fingerprints",
+        organisation_id=organisation_id,
+        target=case.id,
+        accepted=result.accepted,
+        refused=len(result.refused) + len(parsed.problems),
+    )
+    return result

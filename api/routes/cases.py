@@ -125,33 +125,9 @@ def _attach(
     state: Any, principal: Principal, case_id: str, parsed: fingerprint_file.ParsedFile
 ) -> registry.AttachResult:
     with state.sessions.begin() as session:
-        case = cases.owned_case(session, principal.organisation_id, case_id)
-        indexes = _good_indexes(parsed)
-        result = registry.attach_fingerprints(session, case, parsed.records)
-        result.refused = [
-            registry.Refusal(indexes[r.index], r.record_id, r.reason) for r in result.refused
-        ]
-        result.reassigned = [
-            registry.Reassigned(indexes[r.index], r.record_id, r.fingerprint_id)
-            for r in result.reassigned
-        ]
-        audit.record(
-            session,
-            principal.actor,
-            "case.fingerprints",
-            organisation_id=principal.organisation_id,
-            target=case.id,
-            accepted=result.accepted,
-            refused=len(result.refused) + len(parsed.problems),
+        return cases.attach_file(
+            session, principal.organisation_id, case_id, parsed, actor=principal.actor
         )
-    return result
-
-
-def _good_indexes(parsed: fingerprint_file.ParsedFile) -> list[int]:
-    """Map positions in ``parsed.records`` back to positions in the submitted file."""
-    bad = {p.index for p in parsed.problems}
-    total = len(parsed.records) + len(parsed.problems)
-    return [i for i in range(total) if i not in bad]
 
 
 def _parse_file(body: bytes, content_type: str) -> fingerprint_file.ParsedFile:

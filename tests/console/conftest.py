@@ -32,23 +32,15 @@ from empreinte.store import migrate, registry, users
 from empreinte.store.db import make_engine, make_sessionmaker
 from empreinte.store.follow import Follower
 from empreinte.store.models.notices import ContactRole, Notice
+from tests.browsers.chromium import ARGS as CHROMIUM_ARGS
+from tests.browsers.chromium import CHROMIUM as CHROMIUM_PATH
 from tests.conftest import encode, photo
 from tests.dbs import database_url
 from tests.notices.servers import Receiver, site, webhook
 from tests.servers import running_api
 from tests.store.conftest import random_record
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = Path(CHROMIUM_PATH)
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 PASSWORD = "correct horse battery staple"
 T0 = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
