@@ -4,7 +4,7 @@ The body is streamed: a declared ``Content-Length`` over the limit is refused
 before reading, and reading stops at the limit, so a 2 GB answer costs at most
 the limit. A total-time budget covers connecting, headers and every chunk, so
 a server dripping one byte a second cannot hold a worker. The first bytes
-decide what the body is (:mod:`empreinte.crawler.sniff`); anything neither a
+decide what the body is (:mod:`empreinte.net.sniff`); anything neither a
 page nor an image is dropped at once.
 
 Redirects are never followed by httpx: a 3xx becomes a new frontier entry

@@ -40,13 +40,11 @@ from PIL import Image
 from benchmarks.robustness.transforms import FAMILIES
 from empreinte.detection.service import (
     DEFAULT_THRESHOLDS,
-    REGION_PDQ_THRESHOLD,
     ImageQuery,
-    confidence,
     prepare_image,
 )
 from empreinte.hashing.decode import Limits
-from empreinte.hashing.fingerprint import FEATURES_TYPE, fingerprint_bytes
+from empreinte.hashing.fingerprint import fingerprint_bytes
 from empreinte.hashing.pdq import pdq_dihedral_from_rgb
 from empreinte.hashing.robust.matcher import MIN_INLIERS, orb_confidence
 from empreinte.hashing.signals import SignalType
@@ -129,15 +127,15 @@ def product_matches(image: ImageQuery) -> list[tuple[str, str, float, float]]:
     for query in image.queries:
         radius = DEFAULT_THRESHOLDS[query.signal]
         if query.region:
-            radius = min(radius, REGION_PDQ_THRESHOLD)
+            radius = min(radius, query.signal.spec.region_radius)
         for hit in STATE.live.search(query.signal, query.value, radius):
             key = STATE.owner[hit.hash_id]
             out.append(
-                (key, str(query.signal), confidence(query.signal, hit.distance), hit.distance)
+                (key, str(query.signal), query.signal.spec.confidence(hit.distance), hit.distance)
             )
     for found in STATE.live.search_features(image.features, image.shape):
         key = STATE.owner[int(found.key)]
-        out.append((key, FEATURES_TYPE, orb_confidence(found.inliers), float(found.inliers)))
+        out.append((key, SignalType.ORB, orb_confidence(found.inliers), float(found.inliers)))
     return out
 
 
@@ -154,11 +152,11 @@ def evaluate(img: Image.Image, target: int | None) -> dict[str, Any]:
     ours: dict[str, float] = {}
     raw: dict[str, tuple[str, float]] = {}
     for key, signal, conf, score in hits:
-        if signal != FEATURES_TYPE or score >= MIN_INLIERS:
+        if signal != SignalType.ORB or score >= MIN_INLIERS:
             ours[key] = max(ours.get(key, 0.0), conf)
-        if signal == FEATURES_TYPE or key not in raw:
+        if signal == SignalType.ORB or key not in raw:
             raw[key] = (signal, score)
-    by_orb = sorted({k for k, sig, _c, sc in hits if sig == FEATURES_TYPE and sc >= MIN_INLIERS})
+    by_orb = sorted({k for k, sig, _c, sc in hits if sig == SignalType.ORB and sc >= MIN_INLIERS})
     hashes, _q = pdq_dihedral_from_rgb(rgb)
     qp = np.frombuffer(b"".join(hashes), np.uint8).reshape(-1, 32)
     dp, _ = hamming_min(qp, STATE.reg_pdq)
@@ -219,7 +217,7 @@ def register(live: LiveIndex, owner: dict[int, str], key: str, data: bytes) -> i
             changes.append((str(signal.type), signal.value.raw, None))
     assert fp.features is not None
     blob = fp.features.to_bytes()
-    changes.append((FEATURES_TYPE, hashlib.sha256(blob).digest(), blob))
+    changes.append((SignalType.ORB, hashlib.sha256(blob).digest(), blob))
     rows = []
     for signal, value, payload in changes:
         hash_id = len(owner) + 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from empreinte.hashing.fingerprint import FEATURES_TYPE
 from empreinte.hashing.robust.features import extract
+from empreinte.hashing.signals import SignalType
 from empreinte.index.descriptors import DescriptorIndex
 from empreinte.index.live import Change, LiveIndex
 from empreinte.index.mih import IndexFileError
@@ -19,7 +19,7 @@ from tests.robust.test_robust import scene, screenshot
 
 def _add(seq: int, hash_id: int, seed: int) -> Change:
     blob = extract(np.asarray(scene(seed))).to_bytes()
-    return Change(seq, "add", FEATURES_TYPE, hash_id, hashlib.sha256(blob).digest(), blob)
+    return Change(seq, "add", SignalType.ORB, hash_id, hashlib.sha256(blob).digest(), blob)
 
 
 def _found(live: LiveIndex, seed: int) -> list[str]:
@@ -34,7 +34,7 @@ def test_restart_loads_features_and_index(tmp_path: Path, train_size: int) -> No
     live = LiveIndex()
     live.robust.descriptors = DescriptorIndex(train_size=train_size, centroids=64)
     live.apply([_add(seq, 100 + seq, seq) for seq in range(1, 21)])
-    live.apply([Change(21, "remove", FEATURES_TYPE, 103, b"")])
+    live.apply([Change(21, "remove", SignalType.ORB, 103, b"")])
     live.save(tmp_path / "snap")
     assert not (tmp_path / "snap" / "orb.npz").exists()
 
@@ -43,7 +43,7 @@ def test_restart_loads_features_and_index(tmp_path: Path, train_size: int) -> No
     assert back.robust.descriptors.count == live.robust.descriptors.count
     assert _found(back, 7) == ["107"]
     assert _found(back, 3) == []  # removed before the snapshot
-    back.apply([Change(22, "remove", FEATURES_TYPE, 107, b""), _add(23, 200, 40)])
+    back.apply([Change(22, "remove", SignalType.ORB, 107, b""), _add(23, 200, 40)])
     assert _found(back, 7) == []
     assert _found(back, 40) == ["200"]
     assert len(back.robust) == 19

@@ -9,10 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from empreinte.notices import models as notices
 from empreinte.store import migrate
 from empreinte.store.db import make_engine
-from empreinte.store.models import Base
+from empreinte.store.models import Base, notices
 
 OURS = {
     table.name
