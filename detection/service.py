@@ -178,6 +178,10 @@ def _hash_evidence(
     return evidence
 
 
+def _rank(item: _Evidence) -> tuple[bool, float]:
+    return SignalType(item.signal).hashed, item.confidence
+
+
 def _decide(
     session: Session,
     evidence: list[_Evidence],
@@ -185,7 +189,12 @@ def _decide(
     source: str,
     organisation_id: int | None,
 ) -> list[Match]:
-    """Keep, per query and fingerprint of an active case, the strongest evidence; record it."""
+    """Keep, per query and fingerprint of an active case, the strongest evidence; record it.
+
+    A hash match (a digest, or PDQ of the image or of a region) is preferred to a
+    local-features match of the same fingerprint: it is the evidence platforms and
+    reviewers know, and the only kind a policy may approve without review.
+    """
     if not evidence:
         return []
     owners = fingerprints_of_hashes(session, (e.hash_id for e in evidence))
@@ -194,7 +203,7 @@ def _decide(
         for fingerprint_id in owners.get(item.hash_id, ()):
             key = (item.query, fingerprint_id)
             current = best.get(key)
-            if current is None or item.confidence > current.confidence:
+            if current is None or _rank(item) > _rank(current):
                 best[key] = item
     matches = [
         Match(
