@@ -16,9 +16,10 @@ from PIL import Image, ImageDraw
 EVALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "evaldata"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
-    """One Playwright driver for the whole run: its sync API allows only one at a time."""
+    """One Playwright driver per test module: its sync API allows one at a time, and it runs
+    an event loop in this thread until stopped, which later ``asyncio.run`` calls refuse."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:

@@ -116,5 +116,5 @@ def test_a_cropped_screenshot_matches_through_keyframe_features(evaldata: Path) 
     shot = frames[round(keyframe.time * 10)]
     crop = np.ascontiguousarray(shot[60:300, 90:400])
     assert not compare(registered.frames, query_still(crop)).matched  # PDQ alone misses it
-    found = matcher.query_orb(crop)
-    assert [m.fingerprint_id for m in found] == [f"{registered.id}@{keyframe.time}"]
+    found = matcher.query(crop)
+    assert [m.key for m in found] == [f"{registered.id}@{keyframe.time}"]
