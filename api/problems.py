@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from empreinte.detection.budget import DecoderBusy
+from empreinte.hashing.video.errors import UnsupportedVideo, VideoTooLarge
 from empreinte.errors import (
     EmpreinteError,
     FingerprintFileError,
@@ -55,6 +56,8 @@ class Problem(Exception):
 _TABLE: Final[list[tuple[type[EmpreinteError], int, str]]] = [
     (NotFound, 404, "Not found"),
     (Conflict, 409, "Conflict"),
+    (VideoTooLarge, 413, "Video too large"),
+    (UnsupportedVideo, 422, "Unusable video"),
     (ImageTooLarge, 413, "Image too large"),
     (ImageError, 422, "Unusable image"),
     (FingerprintFileError, 422, "Invalid fingerprint file"),
