@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from empreinte.detection.budget import DecoderBusy
-from empreinte.hashing.video.errors import UnsupportedVideo, VideoTooLarge
 from empreinte.errors import (
     EmpreinteError,
     FingerprintFileError,
@@ -25,6 +24,7 @@ from empreinte.errors import (
     InvalidSeed,
     SignalError,
 )
+from empreinte.hashing.video.errors import UnsupportedVideo, VideoTooLarge
 from empreinte.notices.errors import InvalidAddress
 from empreinte.store.registry import Conflict, NotFound
 
