@@ -214,7 +214,7 @@ def _decide(
             current = best.get(key)
             if current is None or item.confidence > current.confidence:
                 best[key] = item
-    ranges = frame_ranges(session, (item.hash_id for item in best.values()))
+    spans = _frame_spans(session, evidence, owners)
     matches = [
         Match(
             match_id=str(uuid.uuid4()),
@@ -225,12 +225,33 @@ def _decide(
             query=query_index,
             box=item.box,
             inliers=item.inliers,
-            registered_range=ranges.get((item.hash_id, fingerprint_id)),
+            registered_range=spans.get((query_index, fingerprint_id)),
         )
         for (query_index, fingerprint_id), item in sorted(best.items())
     ]
     _record(session, matches, source=source, organisation_id=organisation_id)
     return matches
+
+
+def _frame_spans(
+    session: Session, evidence: list[_Evidence], owners: Mapping[int, list[str]]
+) -> dict[tuple[int, str], tuple[float, float]]:
+    """Map (query, registered video) to the time range of its nearest frame among the hits.
+
+    A still whose strongest evidence is local features still gets the time of
+    the frame its PDQ met, when it met one.
+    """
+    ranges = frame_ranges(session, (e.hash_id for e in evidence if e.distance is not None))
+    nearest: dict[tuple[int, str], tuple[int, tuple[float, float]]] = {}
+    for item in evidence:
+        if item.distance is None:
+            continue
+        for fingerprint_id in owners.get(item.hash_id, ()):
+            span = ranges.get((item.hash_id, fingerprint_id))
+            key = (item.query, fingerprint_id)
+            if span is not None and (key not in nearest or item.distance < nearest[key][0]):
+                nearest[key] = (item.distance, span)
+    return {key: span for key, (_, span) in nearest.items()}
 
 
 def match_video(
