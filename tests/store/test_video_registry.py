@@ -1,4 +1,4 @@
-"""Registered videos: frame hashes as PDQ values with their times, through withdrawal and erasure."""
+"""Registered videos: frame PDQs with their times, through withdrawal and erasure."""
 
 from __future__ import annotations
 
