@@ -5,7 +5,8 @@ Images come from ``<img src|srcset|data-src>``, ``<picture><source srcset>``,
 ``style`` attributes and ``<style>`` blocks, and links to image files.
 Videos, fetched and matched as media like images, come from ``<video
 src|poster>``, ``<source src>`` inside ``<video>`` or typed ``video/*``,
-``og:video`` and links to video files. Pages come from ``<a>``, ``<area>``, frames and ``<meta http-equiv=refresh>``.
+``og:video`` and links to video files. Pages come from ``<a>``, ``<area>``,
+frames and ``<meta http-equiv=refresh>``.
 ``<base href>`` is honoured, and ``<meta name=robots content=nofollow>`` stops
 page links (not images). ``html.parser`` never raises on malformed markup;
 parsing stops once both per-page caps are reached, and runs in a thread so a
