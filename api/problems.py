@@ -24,6 +24,7 @@ from empreinte.errors import (
     InvalidSeed,
     SignalError,
 )
+from empreinte.hashing.video.errors import UnsupportedVideo, VideoTooLarge
 from empreinte.notices.errors import InvalidAddress
 from empreinte.store.registry import Conflict, NotFound
 
@@ -55,6 +56,8 @@ class Problem(Exception):
 _TABLE: Final[list[tuple[type[EmpreinteError], int, str]]] = [
     (NotFound, 404, "Not found"),
     (Conflict, 409, "Conflict"),
+    (VideoTooLarge, 413, "Video too large"),
+    (UnsupportedVideo, 422, "Unusable video"),
     (ImageTooLarge, 413, "Image too large"),
     (ImageError, 422, "Unusable image"),
     (FingerprintFileError, 422, "Invalid fingerprint file"),

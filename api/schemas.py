@@ -99,6 +99,19 @@ class MatchPublic(BaseModel):
     inliers: int | None = Field(
         default=None, description="Geometrically verified local-feature matches (signal orb)"
     )
+    query_share: float | None = Field(
+        default=None, description="A video match: share of the upload's duration that matched"
+    )
+    registered_share: float | None = Field(
+        default=None, description="A video match: share of the registered video found"
+    )
+    query_range: list[float] | None = Field(
+        default=None, description="A video match: start and end (seconds) in the upload"
+    )
+    registered_range: list[float] | None = Field(
+        default=None,
+        description="A registered video's start and end (seconds) that matched (video or still)",
+    )
 
 
 class MatchList(BaseModel):

@@ -165,7 +165,7 @@ def _count_content(item: Item, tally: Tally) -> None:
     content = item.response.content if item.response is not None else None
     if content == "html":
         tally.counts["pages"] += 1
-    elif content == "image":
+    elif content in ("image", "video"):
         tally.counts["images"] += 1
         tally.counts["images_known"] += item.known
         tally.counts["images_hashed"] += item.hashed

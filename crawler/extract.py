@@ -2,8 +2,11 @@
 
 Images come from ``<img src|srcset|data-src>``, ``<picture><source srcset>``,
 ``og:image`` and ``twitter:image``, CSS ``background(-image): url(...)`` in
-``style`` attributes and ``<style>`` blocks, and links to image files. Pages
-come from ``<a>``, ``<area>``, frames and ``<meta http-equiv=refresh>``.
+``style`` attributes and ``<style>`` blocks, and links to image files.
+Videos, fetched and matched as media like images, come from ``<video
+src|poster>``, ``<source src>`` inside ``<video>`` or typed ``video/*``,
+``og:video`` and links to video files. Pages come from ``<a>``, ``<area>``,
+frames and ``<meta http-equiv=refresh>``.
 ``<base href>`` is honoured, and ``<meta name=robots content=nofollow>`` stops
 page links (not images). ``html.parser`` never raises on malformed markup;
 parsing stops once both per-page caps are reached, and runs in a thread so a
@@ -20,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from empreinte.crawler.errors import Skip
 from empreinte.crawler.item import Item
@@ -35,6 +38,10 @@ _CHUNK: Final = 64 * 1024
 _OG_IMAGE: Final = frozenset(
     {"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src"}
 )
+_OG_VIDEO: Final = frozenset(
+    {"og:video", "og:video:url", "og:video:secure_url", "twitter:player:stream"}
+)
+VIDEO_SUFFIXES: Final = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".3gp")
 _LAZY_SRC: Final = ("src", "data-src", "data-original", "data-lazy-src")
 _LAZY_SRCSET: Final = ("srcset", "data-srcset")
 _BACKGROUND = re.compile(r"background(?:-image)?\s*:([^;}]*)", re.IGNORECASE)
@@ -62,6 +69,7 @@ class _Finder(HTMLParser):
         self.max_images = max_images
         self._base_set = False
         self._pictures = 0
+        self._videos = 0
         self._in_style = False
 
     @property
@@ -71,7 +79,7 @@ class _Finder(HTMLParser):
 
     def _page(self, url: str | None) -> None:
         if url:
-            if urls.looks_like_image(url):
+            if urls.looks_like_image(url) or _looks_like_video(url):
                 self._image(url)
             elif len(self.found.pages) < self.max_pages:
                 self.found.pages.append(urljoin(self.base, url.strip()))
@@ -96,6 +104,8 @@ class _Finder(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "picture":
             self._pictures = max(0, self._pictures - 1)
+        elif tag == "video":
+            self._videos = max(0, self._videos - 1)
         elif tag == "style":
             self._in_style = False
 
@@ -126,8 +136,16 @@ class _Finder(HTMLParser):
             for url in srcset(a.get(name, "")):
                 self._image(url)
 
+    def _video(self, a: dict[str, str]) -> None:
+        self._videos += 1
+        self._image(a.get("src"))
+        self._image(a.get("poster"))
+
     def _source(self, a: dict[str, str]) -> None:
-        if self._pictures or a.get("type", "").lower().startswith("image/"):
+        kind = a.get("type", "").lower()
+        if self._videos or kind.startswith("video/"):
+            self._image(a.get("src"))
+        if self._pictures or kind.startswith("image/"):
             self._image(a.get("src"))
             for url in srcset(a.get("srcset", "")):
                 self._image(url)
@@ -137,7 +155,7 @@ class _Finder(HTMLParser):
 
     def _meta(self, a: dict[str, str]) -> None:
         name = (a.get("property") or a.get("name") or "").strip().lower()
-        if name in _OG_IMAGE:
+        if name in _OG_IMAGE or name in _OG_VIDEO:
             self._image(a.get("content"))
         elif name == "robots" and any(
             w in a.get("content", "").lower() for w in ("nofollow", "none")
@@ -165,10 +183,16 @@ _TAGS: Final = {
     "img": _Finder._img,
     "source": _Finder._source,
     "picture": _Finder._picture,
+    "video": _Finder._video,
     "meta": _Finder._meta,
     "link": _Finder._link,
     "style": _Finder._style,
 }
+
+
+def _looks_like_video(url: str) -> bool:
+    """True when the URL's path ends like a video file (a hint; the bytes decide)."""
+    return urlsplit(url).path.lower().endswith(VIDEO_SUFFIXES)
 
 
 def srcset(value: str) -> list[str]:

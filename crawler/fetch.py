@@ -29,6 +29,7 @@ from empreinte.crawler.errors import BlockedAddress, Skip
 from empreinte.crawler.item import Item, Response
 from empreinte.crawls.jobs import Link
 from empreinte.crawls.limits import CrawlLimits
+from empreinte.hashing.video.sniff import is_video
 from empreinte.net import sniff, urls
 from empreinte.net.client import async_client
 from empreinte.net.guard import Resolver
@@ -142,6 +143,8 @@ def _decide(head: bytes, headers: dict[str, str], limits: CrawlLimits) -> tuple[
     content_type = headers.get("content-type", "")
     if sniff.image_type(head) is not None:
         return "image", limits.max_image_bytes
+    if is_video(head):
+        return "video", limits.max_image_bytes
     if sniff.is_html(head, content_type):
         return "html", limits.max_page_bytes
     if sniff.declares_image(content_type):

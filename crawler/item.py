@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from empreinte.crawler.errors import Skip
 from empreinte.crawls.jobs import Entry, Link, Plan
 from empreinte.detection.service import ImageQuery
+from empreinte.hashing.video.query import QueryVideo
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ class Item:
     redirect: Link | None = None
     dropped: Counter[str] = field(default_factory=Counter)
     sha256: bytes | None = None
-    queries: ImageQuery | None = None
+    queries: ImageQuery | QueryVideo | None = None
     known: bool = False
     hashed: bool = False
     skip: Skip | None = None

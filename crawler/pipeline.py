@@ -11,6 +11,8 @@ image bomb is refused from its header.
 the URL's completion: ``match_image`` (the one matching use case, shared with
 the platform endpoint) and one sighting per match through ``on_match``. An
 image that matched nothing leaves only its SHA-256 (:func:`remember_seen`).
+A video is hashed in its own killable process (:func:`query_video`, from
+memory, under the crawl's video limits) and matched with ``match_video``.
 The bytes are never written anywhere: the response body is dropped as soon
 as it is hashed.
 """
@@ -31,9 +33,12 @@ from sqlalchemy.orm import Session
 from empreinte.crawler.errors import Skip
 from empreinte.crawler.hasher import BrokenProcessPool
 from empreinte.crawler.item import Item
-from empreinte.detection.service import ImageQuery, Match, match_image
+from empreinte.detection.service import ImageQuery, Match, match_image, match_video
 from empreinte.errors import ImageError, ImageTooLarge
 from empreinte.hashing.decode import Limits
+from empreinte.hashing.video.decode import VideoLimits
+from empreinte.hashing.video.errors import VideoTooLarge
+from empreinte.hashing.video.query import QueryVideo, query_video
 from empreinte.index.live import LiveIndex
 from empreinte.store import models as m
 from empreinte.store.models.crawls import SeenImage
@@ -58,11 +63,17 @@ def record_sighting(session: Session, match: Match, url: str, page_url: str | No
 async def hash_image(item: Item, ctx: Context) -> None:
     """The pipeline step: turn an image response into the queries to match, at most once."""
     response = item.response
-    if response is None or response.content != "image":
+    if response is None or response.content not in ("image", "video"):
         return
     data = response.body
     item.response = dataclasses.replace(response, body=b"")
     item.sha256 = sha256 = hashlib.sha256(data).digest()
+    if response.content == "video":
+        if await _is_known(ctx, sha256):
+            item.known = True
+            return
+        item.queries, item.hashed = await _hash_video(data, item.plan.limits.video), True
+        return
     cached = ctx.recent.get(sha256)
     if cached is not None:
         item.queries = cached
@@ -94,6 +105,16 @@ async def _hash_once(
         raise Skip("hasher_crashed", "a hashing process died", retry_after=1.0) from exc
     except ImageError as exc:
         raise Skip("bad_image", exc.reason) from exc
+
+
+async def _hash_video(data: bytes, limits: VideoLimits) -> QueryVideo:
+    """Hash a video in its own killable process (from memory), off the event loop."""
+    try:
+        return await asyncio.to_thread(query_video, data, limits)
+    except VideoTooLarge as exc:
+        raise Skip("video_too_large", exc.reason) from exc
+    except ImageError as exc:
+        raise Skip("bad_video", exc.reason) from exc
 
 
 def _hashed(ctx: Context, sha256: bytes, done: asyncio.Future[ImageQuery]) -> None:
@@ -135,6 +156,17 @@ def record(session: Session, item: Item, live: LiveIndex, on_match: OnMatch) -> 
     """Match the item's queries, and record a sighting per match through ``on_match``."""
     if item.queries is None:
         return []
+    if isinstance(item.queries, QueryVideo):
+        found = match_video(
+            session,
+            live,
+            item.queries,
+            source="crawler",
+            organisation_id=item.plan.organisation_id,
+        )
+        for match in found:
+            on_match(session, match, item.entry.url, item.entry.referrer)
+        return found
     matches = match_image(
         session,
         live,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from empreinte.hashing.decode import Limits
+from empreinte.hashing.video.decode import VideoLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,9 @@ class CrawlLimits:
     max_page_bytes: int = 5 * 1024 * 1024
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_video_seconds: float = 600.0
+    """A crawled video longer than this is refused; its bytes count against ``max_image_bytes``."""
+    video_decode_seconds: float = 120.0
     time_limit: float = 30.0
     connect_timeout: float = 10.0
     read_timeout: float = 10.0
@@ -47,6 +51,15 @@ class CrawlLimits:
     def decode(self) -> Limits:
         """The decoder's bounds for images of this crawl (against image bombs)."""
         return Limits(max_bytes=self.max_image_bytes, max_pixels=self.max_pixels)
+
+    @property
+    def video(self) -> VideoLimits:
+        """The video decoder's bounds for videos of this crawl."""
+        return VideoLimits(
+            max_bytes=self.max_image_bytes,
+            max_seconds=self.max_video_seconds,
+            max_wall_seconds=self.video_decode_seconds,
+        )
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait before try ``attempts + 1`` after a transient failure."""

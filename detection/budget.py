@@ -29,6 +29,8 @@ from typing import Final
 from empreinte.detection.service import ImageQuery, prepare_image
 from empreinte.errors import EmpreinteError, ImageTooLarge
 from empreinte.hashing.decode import Limits, open_image
+from empreinte.hashing.video.decode import VideoLimits
+from empreinte.hashing.video.query import QueryVideo, query_video
 
 BYTES_PER_PIXEL: Final = 20
 """Peak bytes per pixel of decoding and hashing one image (about 18 measured, any mode)."""
@@ -84,6 +86,15 @@ class DecodeBudget:
             finally:
                 if needed > TRIM_ABOVE:
                     _trim()
+
+    def prepare_video(self, data: bytes, limits: VideoLimits) -> QueryVideo:
+        """Hash a video as a query in a killable process, taking one of the decoding slots.
+
+        The decoder's memory is the child process's own (bounded by
+        ``limits.max_memory``); here only the bytes held and the slot are counted.
+        """
+        with self._reserve(len(data)):
+            return query_video(data, limits)
 
     @contextmanager
     def _reserve(self, needed: int) -> Iterator[None]:

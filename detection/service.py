@@ -9,6 +9,12 @@ crawler. For an image it gathers three kinds of evidence:
 * local features (ORB) verified geometrically, for crops, rotations and
   screenshots where no region lines up with the original.
 
+A video (:func:`match_video`) is looked up frame by frame in the same PDQ
+index, since a registered video's frames are ``pdq`` values; its candidates
+are then compared frame against frame in time (:mod:`empreinte.hashing.video.compare`).
+A still image whose PDQ meets a registered frame finds the video, with the
+frame's time range.
+
 The index proposes candidates; the database confirms that each one still
 belongs to an active case before it is reported, so a withdrawn hash never
 leaks into results even if an index lags behind.
@@ -30,14 +36,17 @@ from empreinte.hashing.pdq import pdq_dihedral_from_rgb, pdq_from_rgb
 from empreinte.hashing.robust.matcher import QueryFeatures, query_features
 from empreinte.hashing.robust.regions import Box, propose
 from empreinte.hashing.signals import SignalType
+from empreinte.hashing.video.compare import Rule, compare
+from empreinte.hashing.video.query import QueryVideo
 from empreinte.index.live import LiveIndex
 from empreinte.store import models as m
-from empreinte.store.registry import fingerprints_of_hashes
+from empreinte.store.registry import fingerprints_of_hashes, frame_ranges, video_frames
 
 DEFAULT_THRESHOLDS: Final[Mapping[SignalType, int]] = {
     kind: kind.spec.radius for kind in SignalType if kind.hashed
 }
 MIN_REGION_QUALITY: Final = 50
+DEFAULT_RULE: Final = Rule()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,14 @@ class Match:
     box: Box | None = None
     inliers: int | None = None
     """Geometrically verified feature matches, for local features; None for hashes."""
+    query_share: float | None = None
+    """For a registered video: the share of the query's duration that matched."""
+    registered_share: float | None = None
+    """For a registered video: the share of its duration found in the query."""
+    query_range: tuple[float, float] | None = None
+    """For a registered video: the seconds of the query that matched."""
+    registered_range: tuple[float, float] | None = None
+    """For a registered video: the seconds of it that were found."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,7 @@ class _Evidence:
     query: int
     box: Box | None
     inliers: int | None = None
+    registered_range: tuple[float, float] | None = None
 
 
 def prepare_image(data: bytes, limits: Limits, *, dihedral: bool = True) -> ImageQuery:
@@ -205,6 +223,7 @@ def _decide(
             current = best.get(key)
             if current is None or _rank(item) > _rank(current):
                 best[key] = item
+    spans = _frame_spans(session, evidence, owners)
     matches = [
         Match(
             match_id=str(uuid.uuid4()),
@@ -215,9 +234,92 @@ def _decide(
             query=query_index,
             box=item.box,
             inliers=item.inliers,
+            registered_range=spans.get((query_index, fingerprint_id)),
         )
         for (query_index, fingerprint_id), item in sorted(best.items())
     ]
+    _record(session, matches, source=source, organisation_id=organisation_id)
+    return matches
+
+
+def _frame_spans(
+    session: Session, evidence: list[_Evidence], owners: Mapping[int, list[str]]
+) -> dict[tuple[int, str], tuple[float, float]]:
+    """Map (query, registered video) to the time range of its nearest frame among the hits.
+
+    A still whose strongest evidence is local features still gets the time of
+    the frame its PDQ met, when it met one.
+    """
+    ranges = frame_ranges(session, (e.hash_id for e in evidence if e.distance is not None))
+    nearest: dict[tuple[int, str], tuple[int, tuple[float, float]]] = {}
+    for item in evidence:
+        if item.distance is None:
+            continue
+        for fingerprint_id in owners.get(item.hash_id, ()):
+            span = ranges.get((item.hash_id, fingerprint_id))
+            key = (item.query, fingerprint_id)
+            if span is not None and (key not in nearest or item.distance < nearest[key][0]):
+                nearest[key] = (item.distance, span)
+    return {key: span for key, (_, span) in nearest.items()}
+
+
+def match_video(
+    session: Session,
+    live: LiveIndex,
+    video: QueryVideo,
+    *,
+    rule: Rule = DEFAULT_RULE,
+    source: str = "platform",
+    organisation_id: int | None = None,
+) -> list[Match]:
+    """Find registered videos in a query video (or a still hashed as one), with time ranges.
+
+    Every transform hash of every query frame is looked up in the PDQ index;
+    the hits are grouped by registered video (of a live case only), whose
+    frames and times come from the database, and :func:`compare` decides.
+    """
+    hash_ids = _frame_hits(live, video, rule)
+    owners = fingerprints_of_hashes(session, hash_ids)
+    candidates = sorted({f for ids in owners.values() for f in ids})
+    matches = []
+    for fingerprint_id, frames in video_frames(session, candidates).items():
+        found = compare(frames, video, rule)
+        if not found.matched:
+            continue
+        matches.append(
+            Match(
+                match_id=str(uuid.uuid4()),
+                fingerprint_id=fingerprint_id,
+                signal=SignalType.PDQ.value,
+                distance=None,
+                confidence=round(max(found.query_share, found.registered_share), 4),
+                query=0,
+                query_share=found.query_share,
+                registered_share=found.registered_share,
+                query_range=found.query_range,
+                registered_range=found.registered_range,
+            )
+        )
+    _record(session, matches, source=source, organisation_id=organisation_id)
+    return matches
+
+
+def _frame_hits(live: LiveIndex, video: QueryVideo, rule: Rule) -> set[int]:
+    """Return the ids of registered PDQ values near any transform hash of a good query frame."""
+    radius = rule.still_distance if len(video.frames) == 1 else rule.distance
+    found: set[int] = set()
+    for frame in video.frames:
+        if frame.quality < rule.quality:
+            continue
+        for value in dict.fromkeys(bytes(row) for row in frame.hashes):
+            found.update(hit.hash_id for hit in live.search(SignalType.PDQ, value, radius))
+    return found
+
+
+def _record(
+    session: Session, matches: Sequence[Match], *, source: str, organisation_id: int | None
+) -> None:
+    """Store one match event per match, with a video's shares and time ranges."""
     for match in matches:
         session.add(
             m.MatchEvent(
@@ -229,6 +331,13 @@ def _decide(
                 distance=match.distance,
                 inliers=match.inliers,
                 confidence=match.confidence,
+                query_share=match.query_share,
+                registered_share=match.registered_share,
+                query_range=_listed(match.query_range),
+                registered_range=_listed(match.registered_range),
             )
         )
-    return matches
+
+
+def _listed(span: tuple[float, float] | None) -> list[float] | None:
+    return list(span) if span is not None else None

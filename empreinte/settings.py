@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     snapshot_every: float = Field(default=300.0, gt=0, description="index snapshot, seconds")
     max_request_bytes: int = Field(default=25 * 1024 * 1024, description="any request body")
     max_image_bytes: int = Field(default=20 * 1024 * 1024, description="an uploaded image")
+    max_video_bytes: int = Field(default=24 * 1024 * 1024, description="an uploaded video")
+    max_video_seconds: float = Field(
+        default=600.0, gt=0, description="duration of an uploaded video, seconds"
+    )
+    video_decode_seconds: float = Field(
+        default=120.0, gt=0, description="wall time allowed to decode one uploaded video"
+    )
     max_image_pixels: int = Field(
         default=50_000_000, description="an uploaded, crawled or re-checked image"
     )

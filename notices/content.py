@@ -22,7 +22,7 @@ import secrets
 from typing import Any, Final
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from empreinte.hashing.signals import SignalType
 from empreinte.store import models as m
@@ -131,7 +131,27 @@ def _evidence(sighting: Sighting) -> dict[str, Any]:
     }
     if evidence["method"] == "perceptual":
         evidence["bits"] = SignalType(sighting.signal).nbits
+    video = _video(sighting)
+    if video is not None:
+        evidence["method"] = "video"
+        evidence["video"] = video
     return evidence
+
+
+def _video(sighting: Sighting) -> dict[str, Any] | None:
+    """Return the time ranges and shares of a video match, from its match event, or None."""
+    session = object_session(sighting)
+    event = session.get(m.MatchEvent, sighting.last_match_id) if session is not None else None
+    if event is None or event.registered_range is None or event.query_range is None:
+        return None
+    return {
+        "query_start": event.query_range[0],
+        "query_end": event.query_range[1],
+        "registered_start": event.registered_range[0],
+        "registered_end": event.registered_range[1],
+        "query_share": event.query_share,
+        "registered_share": event.registered_share,
+    }
 
 
 def _method(signal: str) -> str:
@@ -140,7 +160,7 @@ def _method(signal: str) -> str:
 
 def _statements(lang: str, evidence: dict[str, Any], notifier: str) -> dict[str, str]:
     how = _HOW[evidence["method"]][lang].format(
-        **evidence, percent=round(evidence["confidence"] * 100)
+        **evidence, **evidence.get("video", {}), percent=round(evidence["confidence"] * 100)
     )
     if evidence["box"]:
         how += " " + _BOX[lang].format(**evidence["box"])
@@ -173,6 +193,16 @@ _HOW: Final = {
         "exact copy.",
         "fr": "Son empreinte {signal_name} est identique à celle de l'image enregistrée : "
         "c'est une copie exacte.",
+    },
+    "video": {
+        "en": "Its {signal_name} frame hashes line up in time with the registered video's: "
+        "seconds {query_start:.1f} to {query_end:.1f} of this video show seconds "
+        "{registered_start:.1f} to {registered_end:.1f} of the registered one, possibly "
+        "re-encoded, resized, cropped or cut.",
+        "fr": "Ses empreintes {signal_name} d'images s'alignent dans le temps sur celles de la "
+        "vidéo enregistrée : les secondes {query_start:.1f} à {query_end:.1f} de cette vidéo "
+        "montrent les secondes {registered_start:.1f} à {registered_end:.1f} de la vidéo "
+        "enregistrée, éventuellement recompressée, redimensionnée, recadrée ou coupée.",
     },
     "features": {
         "en": "{inliers} local features of the registered image are found in it, in "

@@ -4,7 +4,7 @@ Withdrawing a case stops its values matching at once (the change log's
 ``remove``). A victim who withdraws also expects the values to be *gone*, so
 :func:`erase_withdrawn` deletes, for every value that no live fingerprint has
 held for ``grace`` (during which platforms following ``/v1/feed`` still see the
-value of the removal): its links to fingerprints, its local features, and the
+value of the removal): its links to fingerprints and to video frames, its local features, and the
 value itself, in the ``hashes`` row (kept empty, for the change log's sake) and
 in every change row of it. Indexes drop the value when they apply the removal
 and compact (:meth:`empreinte.index.mih.HammingIndex.remove` zeroes its code at
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from empreinte.store import models as m
 from empreinte.store.db import lock_change_log
+from empreinte.store.models.videos import VideoFrame
 from empreinte.store.registry import live_fingerprint
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def erase_withdrawn(session: Session, now: dt.datetime, grace: dt.timedelta) -> 
         ids = [i for i in chunk if i not in held]
         if not ids:
             continue
+        session.execute(delete(VideoFrame).where(VideoFrame.hash_id.in_(ids)))
         session.execute(delete(m.FingerprintHash).where(m.FingerprintHash.hash_id.in_(ids)))
         session.execute(delete(m.LocalFeatureSet).where(m.LocalFeatureSet.hash_id.in_(ids)))
         session.execute(update(m.Change).where(m.Change.hash_id.in_(ids)).values(value=b""))

@@ -20,13 +20,17 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.orm import Session
 
-from empreinte.errors import EmpreinteError
+from empreinte.errors import EmpreinteError, SignalError
 from empreinte.hashing.fingerprint import QUALITY_FLOOR
 from empreinte.hashing.fingerprint import Fingerprint as FingerprintRecord
-from empreinte.hashing.signals import SignalType
+from empreinte.hashing.robust.features import LocalFeatures
+from empreinte.hashing.signals import HashValue, SignalType
+from empreinte.hashing.video.fingerprint import check_size_cap
+from empreinte.hashing.video.frames import FrameSignal
 from empreinte.index.live import Change as IndexChange
 from empreinte.store import models as m
 from empreinte.store.db import lock_change_log
+from empreinte.store.models.videos import VideoFrame
 from empreinte.store.secrets import hash_pin, new_case_number, new_pin
 
 MAX_CHANGES_PER_READ: Final = 50_000
@@ -112,7 +116,7 @@ def _unique_case_number(session: Session) -> str:
 def validate_record(record: FingerprintRecord, floor: int = QUALITY_FLOOR) -> str | None:
     """Return why ``record`` must not be registered, or None when it may be."""
     if record.is_video:
-        return "video fingerprints cannot be registered yet (their matching is not wired in)"
+        return _video_problem(record, floor)
     pdq = record.get(SignalType.PDQ)
     if pdq is None:
         return "a PDQ signal is required"
@@ -123,6 +127,30 @@ def validate_record(record: FingerprintRecord, floor: int = QUALITY_FLOOR) -> st
         if problem is not None:
             return problem
     return None
+
+
+def _video_problem(record: FingerprintRecord, floor: int) -> str | None:
+    """Say why a video record must not be registered: over its caps, or no frame to match."""
+    try:
+        check_size_cap(record)
+    except SignalError as exc:
+        return str(exc)
+    if not matchable_frames(record, floor):
+        return f"no frame has PDQ quality {floor} or more: too little detail to match"
+    for signal in record.signals:
+        problem = signal.value.entropy_problem()
+        if problem is not None:
+            return problem
+    return None
+
+
+def matchable_frames(record: FingerprintRecord, floor: int = QUALITY_FLOOR) -> list[FrameSignal]:
+    """Return the frames of a video record that are registered: detailed, not degenerate."""
+    return [
+        f
+        for f in record.frames
+        if f.quality >= floor and HashValue(SignalType.PDQ, f.pdq).entropy_problem() is None
+    ]
 
 
 def attach_fingerprints(
@@ -186,23 +214,46 @@ def _insert_fingerprint(session: Session, record: FingerprintRecord) -> m.Finger
         quality=record.quality,
     )
     session.add(row)
+    linked: set[int] = set()
+
+    def link(hash_id: int, quality: int | None) -> None:
+        if hash_id not in linked:
+            linked.add(hash_id)
+            session.add(m.FingerprintHash(fingerprint_id=row.id, hash_id=hash_id, quality=quality))
+
     for signal in record.signals:
-        hash_id = _get_or_create_hash(session, signal.type.value, signal.value.raw)
-        session.add(
-            m.FingerprintHash(fingerprint_id=row.id, hash_id=hash_id, quality=signal.quality)
-        )
-    features = record.features
-    if features is not None and len(features) >= MIN_FEATURES:
+        link(_get_or_create_hash(session, signal.type.value, signal.value.raw), signal.quality)
+    for features in _feature_sets(record):
         blob = features.to_bytes()
-        digest = hashlib.sha256(blob).digest()
-        hash_id = _get_or_create_hash(session, SignalType.ORB, digest)
+        hash_id = _get_or_create_hash(session, SignalType.ORB, hashlib.sha256(blob).digest())
         if session.get(m.LocalFeatureSet, hash_id) is None:
             session.add(m.LocalFeatureSet(hash_id=hash_id, data=blob))
-        session.add(
-            m.FingerprintHash(fingerprint_id=row.id, hash_id=hash_id, quality=len(features))
-        )
+        link(hash_id, len(features))
+    for position, frame in enumerate(matchable_frames(record)):
+        for crop, value in enumerate(frame.hashes):
+            if HashValue(SignalType.PDQ, value).entropy_problem() is not None:
+                continue
+            hash_id = _get_or_create_hash(session, SignalType.PDQ, value)
+            link(hash_id, frame.quality)
+            session.add(
+                VideoFrame(
+                    fingerprint_id=row.id,
+                    position=position,
+                    crop=crop,
+                    hash_id=hash_id,
+                    start=frame.start,
+                    end=frame.end,
+                    quality=frame.quality,
+                )
+            )
     session.flush()
     return row
+
+
+def _feature_sets(record: FingerprintRecord) -> list[LocalFeatures]:
+    """Return the local features to register: the image's, or each keyframe's for a video."""
+    sets = [k.features for k in record.keyframes] if record.is_video else [record.features]
+    return [f for f in sets if f is not None and len(f) >= MIN_FEATURES]
 
 
 def _get_or_create_hash(session: Session, signal: str, value: bytes) -> int:
@@ -344,6 +395,60 @@ def fingerprints_of_hashes(session: Session, hash_ids: Iterable[int]) -> dict[in
     found: dict[int, list[str]] = {}
     for hash_id, fingerprint_id in rows:
         found.setdefault(hash_id, []).append(fingerprint_id)
+    return found
+
+
+def video_frames(session: Session, fingerprint_ids: Iterable[str]) -> dict[str, list[FrameSignal]]:
+    """Return the registered frames (with their crop hashes) of each video, in time order.
+
+    Erased hash values are left out, so a frame whose value is gone is gone.
+    """
+    ids = sorted(set(fingerprint_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(
+            VideoFrame.fingerprint_id,
+            VideoFrame.position,
+            VideoFrame.crop,
+            VideoFrame.start,
+            VideoFrame.end,
+            VideoFrame.quality,
+            m.Hash.value,
+        )
+        .join(m.Hash, m.Hash.id == VideoFrame.hash_id)
+        .where(VideoFrame.fingerprint_id.in_(ids), m.Hash.value.is_not(None))
+        .order_by(VideoFrame.fingerprint_id, VideoFrame.position, VideoFrame.crop)
+    ).all()
+    grouped: dict[tuple[str, int], list[Any]] = {}
+    for row in rows:
+        grouped.setdefault((row[0], row[1]), []).append(row)
+    found: dict[str, list[FrameSignal]] = {}
+    for (fingerprint_id, _), frame in grouped.items():
+        if frame[0][2] != 0:
+            continue
+        first = frame[0]
+        hashes = [bytes(r[6]) for r in frame]
+        signal = FrameSignal(hashes[0], first[5], first[3], first[4], tuple(hashes[1:]))
+        found.setdefault(fingerprint_id, []).append(signal)
+    return found
+
+
+def frame_ranges(
+    session: Session, hash_ids: Iterable[int]
+) -> dict[tuple[int, str], tuple[float, float]]:
+    """Map each (hash id, video fingerprint id) to the time range of a frame carrying it."""
+    ids = sorted(set(hash_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(VideoFrame.hash_id, VideoFrame.fingerprint_id, VideoFrame.start, VideoFrame.end)
+        .where(VideoFrame.hash_id.in_(ids))
+        .order_by(VideoFrame.hash_id, VideoFrame.fingerprint_id, VideoFrame.position)
+    ).all()
+    found: dict[tuple[int, str], tuple[float, float]] = {}
+    for hash_id, fingerprint_id, start, end in rows:
+        found.setdefault((hash_id, fingerprint_id), (start, end))
     return found
 
 

@@ -30,10 +30,14 @@ from empreinte.detection.service import (
     ImageQuery,
     match_image,
     match_queries,
+    match_video,
 )
 from empreinte.detection.service import Query as HashQuery
 from empreinte.errors import SignalError
 from empreinte.hashing.signals import HashValue, SignalType
+from empreinte.hashing.video.decode import VideoLimits
+from empreinte.hashing.video.query import QueryVideo
+from empreinte.hashing.video.sniff import is_video
 from empreinte.store import audit, registry
 from empreinte.store import models as m
 from empreinte.store.keys import Principal
@@ -59,12 +63,15 @@ _MATCH_BODY: dict[str, Any] = {
 
 @router.post("/match", response_model=MatchList, openapi_extra=_MATCH_BODY)
 async def match(request: Request, principal: PlatformDep, state: StateDep) -> MatchList:
-    """Is this a registered image? Send the image as multipart ``file``, or up to 1,000 hashes.
+    """Is this a registered image or video? Send it as multipart ``file``, or up to 1,000 hashes.
+
+    A video (MP4, MOV, WebM, MKV, 3GP) is decoded in memory and matched frame by
+    frame; its matches carry both shares and the time ranges on both sides.
 
     JSON form: ``{"signals": [{"type": "pdq", "value": "<64 hex>"}, ...]}``.
     """
     content_type = request.headers.get("content-type", "")
-    query: ImageQuery | list[HashQuery]
+    query: ImageQuery | QueryVideo | list[HashQuery]
     if content_type.startswith("multipart/form-data"):
         query = await run_in_threadpool(_upload_query, await request.body(), content_type, state)
     elif content_type.split(";")[0].strip() == "application/json":
@@ -76,14 +83,31 @@ async def match(request: Request, principal: PlatformDep, state: StateDep) -> Ma
     return MatchList(matches=found)
 
 
-def _upload_query(body: bytes, content_type: str, state: AppState) -> ImageQuery:
-    """Hash the uploaded image within the decoding budget (off the event loop)."""
+def _upload_query(body: bytes, content_type: str, state: AppState) -> ImageQuery | QueryVideo:
+    """Hash the uploaded image or video within the decoding budget (off the event loop)."""
     data = read_field(body, content_type, "file")
     del body
+    if is_video(data):
+        return _video_query(data, state)
     limit = state.settings.max_image_bytes
     if len(data) > limit:
         raise Problem(413, "Image too large", f"images are limited to {limit:,} bytes")
     return state.decoding.prepare(data)
+
+
+def _video_query(data: bytes, state: AppState) -> QueryVideo:
+    """Hash an uploaded video from memory in a killable process, within the video limits."""
+    settings = state.settings
+    if len(data) > settings.max_video_bytes:
+        raise Problem(
+            413, "Video too large", f"videos are limited to {settings.max_video_bytes:,} bytes"
+        )
+    limits = VideoLimits(
+        max_bytes=settings.max_video_bytes,
+        max_seconds=settings.max_video_seconds,
+        max_wall_seconds=settings.video_decode_seconds,
+    )
+    return state.decoding.prepare_video(data, limits)
 
 
 def _hash_queries(body: bytes, max_batch: int) -> list[HashQuery]:
@@ -108,7 +132,7 @@ def _hash_queries(body: bytes, max_batch: int) -> list[HashQuery]:
 
 
 def _match(
-    state: AppState, principal: Principal, query: ImageQuery | list[HashQuery]
+    state: AppState, principal: Principal, query: ImageQuery | QueryVideo | list[HashQuery]
 ) -> list[MatchPublic]:
     thresholds = dict(DEFAULT_THRESHOLDS)
     thresholds[SignalType.PDQ] = (
@@ -118,7 +142,16 @@ def _match(
     )
     live = state.follower.live
     with state.sessions.begin() as session:
-        if isinstance(query, ImageQuery):
+        if isinstance(query, QueryVideo):
+            kind, count = "video", 1
+            found = match_video(
+                session,
+                live,
+                query,
+                source="platform",
+                organisation_id=principal.organisation_id,
+            )
+        elif isinstance(query, ImageQuery):
             kind, count = "image", 1
             found = match_image(
                 session,
@@ -158,9 +191,17 @@ def _match(
             query=f.query,
             box=list(f.box) if f.box is not None else None,
             inliers=f.inliers,
+            query_share=f.query_share,
+            registered_share=f.registered_share,
+            query_range=_listed(f.query_range),
+            registered_range=_listed(f.registered_range),
         )
         for f in found
     ]
+
+
+def _listed(span: tuple[float, float] | None) -> list[float] | None:
+    return list(span) if span is not None else None
 
 
 @router.post("/matches/{match_id}/feedback", status_code=204)

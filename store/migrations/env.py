@@ -7,9 +7,9 @@ from sqlalchemy import Connection
 
 from empreinte.settings import Settings
 from empreinte.store.db import make_engine
-from empreinte.store.models import Base, console, crawls, indexes, notices
+from empreinte.store.models import Base, console, crawls, indexes, notices, videos
 
-_TABLE_MODULES = (console, crawls, indexes, notices)
+_TABLE_MODULES = (console, crawls, indexes, notices, videos)
 """Imported for their tables: every table of Empreinte is declared in ``store/models/``."""
 
 config = context.config

@@ -14,6 +14,7 @@ Tables, one word per concept:
   one row with a monotonic ``seq``, which indexes replay.
 
 * ``local_features``: the ORB features behind each ``orb`` hash row.
+* ``video_frames`` (:mod:`.videos`): the time ranges of a registered video's frame hashes.
 * ``match_events``: each match found for a platform or the crawler.
 * ``audit_log``: who did what and when; never an image.
 * ``throttle_buckets``: attempts per key (PIN guesses), shared by every process.
@@ -193,6 +194,14 @@ class MatchEvent(Base):
     inliers: Mapped[int | None] = mapped_column(Integer)
     """Verified feature matches, for local features."""
     confidence: Mapped[float] = mapped_column(Float)
+    query_share: Mapped[float | None] = mapped_column(Float)
+    """For a video: the share of the query's duration that matched."""
+    registered_share: Mapped[float | None] = mapped_column(Float)
+    """For a video: the share of the registered video's duration found in the query."""
+    query_range: Mapped[list[float] | None] = mapped_column(JSON)
+    """For a video: ``[start, end]`` seconds of the query that matched."""
+    registered_range: Mapped[list[float] | None] = mapped_column(JSON)
+    """For a video: ``[start, end]`` seconds of the registered video that were found."""
     feedback: Mapped[str | None] = mapped_column(String(16))
     feedback_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

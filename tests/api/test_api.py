@@ -107,6 +107,10 @@ def test_new_user_journey(api: Api) -> None:
         "query",
         "box",
         "inliers",
+        "query_share",
+        "registered_share",
+        "query_range",
+        "registered_range",
     }
     assert match["signal"] == "pdq"
     raw = found.text

@@ -79,7 +79,7 @@ def test_every_image_source_is_found() -> None:
     found = find(page, "http://e.org/dir/page", 100, 100)
     base = "http://e.org/base/"
     expected = ["http://cdn.example/og.jpg", "tw.jpg", "hero.png", "a.jpg", "lazy.jpg", "a2.jpg"]
-    expected += ["p.webp", "p2.webp", "p.jpg", "bg.jpg", "full.JPEG?size=l"]
+    expected += ["p.webp", "p2.webp", "p.jpg", "movie.mp4", "bg.jpg", "full.JPEG?size=l"]
     assert found.images == [u if u.startswith("http") else base + u for u in expected]
     assert found.pages == [base + "next.html"]
 
