@@ -71,18 +71,16 @@ def yearly(
 def _chosen(year: int, organisation_id: int | None) -> Select[Any]:
     """Select the notices first sent in ``year``, with what the report groups them by."""
     first_sent = (
-        select(Transition.notice_id, func.min(Transition.at).label("at"))
-        .where(Transition.to_status == NoticeStatus.SENT.value)
-        .group_by(Transition.notice_id)
-        .subquery()
+        select(func.min(Transition.at))
+        .where(Transition.notice_id == Notice.id, Transition.to_status == NoticeStatus.SENT.value)
+        .scalar_subquery()
     )
     query = (
         select(Notice.id, Notice.status, Notice.category, Notice.round, Sighting.host)
-        .join(first_sent, first_sent.c.notice_id == Notice.id)
         .join(Sighting, Sighting.id == Notice.sighting_id)
         .where(
-            first_sent.c.at >= dt.datetime(year, 1, 1, tzinfo=dt.UTC),
-            first_sent.c.at < dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC),
+            first_sent >= dt.datetime(year, 1, 1, tzinfo=dt.UTC),
+            first_sent < dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC),
         )
     )
     if organisation_id is not None:
@@ -106,7 +104,10 @@ def _removal_hours(session: Session, chosen: CTE) -> dict[tuple[str, str, str], 
     sent, removed = NoticeStatus.SENT.value, NoticeStatus.REMOVED.value
     moves = (
         select(
-            Transition.notice_id,
+            chosen.c.id,
+            chosen.c.host,
+            chosen.c.category,
+            chosen.c.status,
             Transition.to_status,
             Transition.at,
             func.coalesce(
@@ -118,8 +119,8 @@ def _removal_hours(session: Session, chosen: CTE) -> dict[tuple[str, str, str], 
                 0,
             ).label("span"),
         )
+        .join(Transition, Transition.notice_id == chosen.c.id)
         .where(
-            Transition.notice_id.in_(select(chosen.c.id)),
             or_(
                 Transition.to_status == removed,
                 and_(
@@ -131,17 +132,16 @@ def _removal_hours(session: Session, chosen: CTE) -> dict[tuple[str, str, str], 
         .cte("moves")
     )
     starts = (
-        select(moves.c.notice_id, moves.c.span, func.min(moves.c.at).label("at"))
+        select(moves.c.id, moves.c.span, func.min(moves.c.at).label("at"))
         .where(moves.c.to_status == sent)
-        .group_by(moves.c.notice_id, moves.c.span)
+        .group_by(moves.c.id, moves.c.span)
         .subquery()
     )
     seconds = _seconds(session, starts.c.at, moves.c.at)
     found: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for host, kind, status, took in session.execute(
-        select(chosen.c.host, chosen.c.category, chosen.c.status, seconds)
-        .join(starts, and_(starts.c.notice_id == moves.c.notice_id, starts.c.span == moves.c.span))
-        .join(chosen, chosen.c.id == moves.c.notice_id)
+        select(moves.c.host, moves.c.category, moves.c.status, seconds)
+        .join(starts, and_(starts.c.id == moves.c.id, starts.c.span == moves.c.span))
         .where(moves.c.to_status == removed)
     ):
         found[(host, kind, ACTIONS.get(status, "pending"))].append(float(took) / 3600)
