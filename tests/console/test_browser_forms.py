@@ -15,10 +15,12 @@ from pathlib import Path
 import pyotp
 from sqlalchemy import select
 
+from empreinte.notices.contacts import add_contact
+from empreinte.store import models as m
 from empreinte.store.models import console as console_tables
-from empreinte.store.models.notices import Notice, Sighting
+from empreinte.store.models.notices import Contact, ContactRole, NegativeEntry, Notice, Sighting
 from tests.console.conftest import PASSWORD, Tab, World
-from tests.console.test_browser import _audit, _press, _status
+from tests.console.test_browser import _audit, _count, _press, _status
 
 Tabs = Callable[[], Tab]
 
@@ -203,3 +205,77 @@ def _secret(world: World, email: str) -> str | None:
         return session.scalars(
             select(console_tables.User.totp_secret).where(console_tables.User.email == email)
         ).one()
+
+
+def _org(world: World, name: str) -> int:
+    with world.sessions() as session:
+        return int(
+            session.scalars(select(m.Organisation.id).where(m.Organisation.name == name)).one()
+        )
+
+
+def test_admin_manages_own_contacts_and_negative_list_only(world: World, tabs: Tabs) -> None:
+    a, b = _org(world, "E-Enfance"), _org(world, "Child Focus")
+    with world.sessions.begin() as session:
+        theirs = add_contact(
+            session,
+            domain="theirs.example",
+            role=ContactRole.HOST,
+            email="abuse@theirs.example",
+            created_by=b,
+        ).id
+        for org, url in ((a, "https://ours.example/benign.jpg"), (b, "https://theirs.example/x")):
+            session.add(
+                NegativeEntry(url=url, reason="false match", organisation_id=org, actor="t")
+            )
+    tab = tabs()
+    tab.allow_http_errors = True
+    tab.sign_in(world.people["admin"])
+    tab.page.wait_for_url("**/console/cases")
+    tab.page.click("nav a[href='/console/contacts']")
+    assert "theirs.example" not in tab.page.inner_text("main")
+    assert "https://ours.example/benign.jpg" in tab.page.inner_text("#negative")
+    for domain, hook, message in (
+        ("imgs.example", "http://169.254.169.254/latest/meta-data", "must be on a public host"),
+        ("imgs.example", "http://localhost:8080/hook", "must be on a public host"),
+        ("co.uk", "", "is a public suffix"),
+    ):
+        tab.page.fill("#contact-domain", domain)
+        tab.page.fill("#contact-webhook", hook)
+        tab.page.fill("#contact-email", "abuse@imgs.example")
+        tab.page.click("#contact-add")
+        assert message in tab.page.inner_text("#contact-error")
+    tab.shot("contacts-refused")
+    assert _count(world, Contact, Contact.created_by == a) == 0
+    tab.page.fill("#contact-domain", "imgs.example")
+    tab.page.fill("#contact-webhook", world.receiver.url)
+    tab.page.fill("#contact-email", "")
+    tab.page.select_option("#contact-role", "host")
+    tab.page.click("#contact-add")
+    assert "imgs.example" in tab.page.inner_text("#contact-added")
+    assert len(tab.page.inner_text("#contact-secret")) >= 32
+    assert "imgs.example" in tab.page.inner_text("#contacts")
+    tab.shot("contacts")
+    forged = f"/console/contacts/{theirs}/delete"
+    answer = tab.page.request.post(
+        world.base + forged, form={"csrf": tab.page.get_attribute("input[name=csrf]", "value")}
+    )
+    assert answer.status == 404
+    assert _count(world, Contact, Contact.id == theirs) == 1
+    with tab.page.expect_navigation():
+        tab.page.click("#contacts button[type=submit]")
+    assert _count(world, Contact, Contact.created_by == a) == 0
+    with tab.page.expect_navigation():
+        tab.page.click("#negative button[type=submit]")
+    assert _count(world, NegativeEntry, NegativeEntry.organisation_id == a) == 0
+    assert _count(world, NegativeEntry, NegativeEntry.organisation_id == b) == 1
+    assert [len(_audit(world, x)) for x in ("contact.add", "contact.delete")] == [1, 1]
+
+
+def test_a_reviewer_has_no_contacts_page(world: World, tabs: Tabs) -> None:
+    tab = tabs()
+    tab.allow_http_errors = True
+    tab.sign_in(world.people["rev1"])
+    tab.page.wait_for_url("**/console/cases")
+    assert tab.page.locator("nav a[href='/console/contacts']").count() == 0
+    assert tab.go("/console/contacts").status == 403
