@@ -99,7 +99,8 @@ def _removal_hours(session: Session, chosen: CTE) -> dict[tuple[str, str, str], 
     """Return, per group, the hours from each sending to the removal that ends it.
 
     A sending starts a clock that the next removal stops; counting the removals
-    before each move numbers these spans, so the span's start is its first sending.
+    before each move numbers these spans, so a span's start is its first sending
+    and its end the removal that closes it (window functions: no self-join).
     """
     sent, removed = NoticeStatus.SENT.value, NoticeStatus.REMOVED.value
     moves = (
@@ -131,18 +132,22 @@ def _removal_hours(session: Session, chosen: CTE) -> dict[tuple[str, str, str], 
         )
         .cte("moves")
     )
-    starts = (
-        select(moves.c.id, moves.c.span, func.min(moves.c.at).label("at"))
-        .where(moves.c.to_status == sent)
-        .group_by(moves.c.id, moves.c.span)
-        .subquery()
-    )
-    seconds = _seconds(session, starts.c.at, moves.c.at)
+    spans = select(
+        moves.c.host,
+        moves.c.category,
+        moves.c.status,
+        moves.c.to_status,
+        moves.c.at,
+        func.min(case((moves.c.to_status == sent, moves.c.at)))
+        .over(partition_by=(moves.c.id, moves.c.span))
+        .label("start"),
+    ).subquery()
+    seconds = _seconds(session, spans.c.start, spans.c.at)
     found: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for host, kind, status, took in session.execute(
-        select(moves.c.host, moves.c.category, moves.c.status, seconds)
-        .join(starts, and_(starts.c.id == moves.c.id, starts.c.span == moves.c.span))
-        .where(moves.c.to_status == removed)
+        select(spans.c.host, spans.c.category, spans.c.status, seconds).where(
+            spans.c.to_status == removed, spans.c.start.is_not(None)
+        )
     ):
         found[(host, kind, ACTIONS.get(status, "pending"))].append(float(took) / 3600)
     return found
