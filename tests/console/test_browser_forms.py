@@ -52,7 +52,7 @@ def test_bulk_approval_takes_only_the_ticked_near_exact_drafts(world: World, tab
     result = tab.page.inner_text("#bulk-result")
     assert result.startswith(f"{len(near)} notices approved; 1 skipped")
     tab.shot("notices-bulk-done")
-    assert [_status(world, n) for n in near] == ["approved"] * len(near)
+    assert {_status(world, n) for n in near} <= {"approved", "sent"}  # the worker may send
     assert _status(world, far) == "draft" and _status(world, unticked) == "draft"
     approvals = _audit(world, "notice.approve")
     assert sorted(e.target for e in approvals) == sorted(near)
