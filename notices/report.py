@@ -68,7 +68,7 @@ def yearly(
     }
 
 
-def _chosen(year: int, organisation_id: int | None) -> Select[Any]:
+def _chosen(year: int, organisation_id: int | None) -> Select[str, str, str, int, str]:
     """Select the notices first sent in ``year``, with what the report groups them by."""
     first_sent = (
         select(func.min(Transition.at))
