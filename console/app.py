@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from empreinte.console import auth, cases, notices, queue, settings, signin, stats
+from empreinte.console import auth, cases, contacts, notices, queue, settings, signin, stats
 from empreinte.console.pages import HEADERS, render
 from empreinte.errors import EmpreinteError, FingerprintFileError
 from empreinte.store.registry import Conflict, NotFound
@@ -29,7 +29,7 @@ def create_console(parent: FastAPI) -> FastAPI:
     console.state.statistics = {}
     static = StaticFiles(directory=Path(__file__).parent / "static")
     console.mount("/static", static, name="static")
-    for module in (signin, cases, queue, notices, stats, settings):
+    for module in (signin, cases, queue, notices, stats, settings, contacts):
         console.include_router(module.router)
     _errors(console)
     return console

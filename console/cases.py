@@ -27,6 +27,8 @@ from empreinte.store import models as m
 router = APIRouter()
 PAGE = 50
 STATUSES = [s.value for s in m.CaseStatus]
+IDENTITY_CHECK_MAX = 500
+"""The longest account of how the caller's identity was confirmed (the API's limit)."""
 
 
 @router.get("/cases")
@@ -159,6 +161,9 @@ async def withdraw(request: Request, case_id: str, who: auth.PersonDep) -> Respo
     who.require("cases.change")
     if fields.get("confirmed") != "yes":
         return _case_page(request, who, case_id, 422, withdraw_error="withdraw.confirm")
+    how = " ".join(fields.get("identity_check", "").split())
+    if not how or len(how) > IDENTITY_CHECK_MAX:
+        return _case_page(request, who, case_id, 422, withdraw_error="withdraw.how")
 
     def work() -> None:
         with who.state.sessions.begin() as session:
@@ -170,7 +175,8 @@ async def withdraw(request: Request, case_id: str, who: auth.PersonDep) -> Respo
                 "case.withdraw",
                 organisation_id=who.organisation_id,
                 target=case.id,
-                identity_checked=True,
+                on_behalf_of_victim=True,
+                identity_check=how,
             )
 
     await run_in_threadpool(work)

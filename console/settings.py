@@ -11,6 +11,7 @@ from empreinte.console.pages import HEADERS, render
 from empreinte.store import audit, users
 from empreinte.store import models as m
 from empreinte.store.models import console as console_tables
+from empreinte.store.registry import Conflict
 from empreinte.store.users import UserRole
 
 router = APIRouter()
@@ -68,6 +69,50 @@ async def wellness(request: Request, who: auth.PersonDep) -> Response:
             session, who.actor, "console.wellness", organisation_id=who.organisation_id, org=for_org
         )
     return RedirectResponse("/console/settings?saved=1", status_code=303, headers=HEADERS)
+
+
+@router.post("/settings/totp")
+async def totp_start(request: Request, who: auth.PersonDep) -> Response:
+    """Show a new TOTP secret to add to an authenticator; it is on once a code confirms it."""
+    await auth.form(request, who)
+    secret, uri = users.new_totp(who.me.user.email)
+    return _page(request, who, totp_secret=secret, totp_uri=uri)
+
+
+@router.post("/settings/totp/confirm")
+async def totp_confirm(request: Request, who: auth.PersonDep) -> Response:
+    """Turn on two-step sign-in when the code matches the secret just shown."""
+    fields = await auth.form(request, who)
+    secret = fields.get("secret", "")
+    try:
+        with who.state.sessions.begin() as session:
+            user = session.get_one(console_tables.User, who.me.user.id)
+            users.confirm_totp(session, user, secret, fields.get("code", ""), m.utcnow())
+            audit.record(session, who.actor, "console.totp_on", organisation_id=who.organisation_id)
+    except Conflict:
+        uri = users.totp_uri(who.me.user.email, secret) if users.valid_secret(secret) else None
+        if uri is None:
+            return _page(request, who, 422, totp_error="totp.bad_code")
+        return _page(
+            request, who, 422, totp_error="totp.bad_code", totp_secret=secret, totp_uri=uri
+        )
+    return RedirectResponse("/console/settings?totp=on", status_code=303, headers=HEADERS)
+
+
+@router.post("/settings/totp/disable")
+async def totp_disable(request: Request, who: auth.PersonDep) -> Response:
+    """Turn off two-step sign-in, given a current code."""
+    fields = await auth.form(request, who)
+    try:
+        with who.state.sessions.begin() as session:
+            user = session.get_one(console_tables.User, who.me.user.id)
+            users.disable_totp(session, user, fields.get("code", ""), m.utcnow())
+            audit.record(
+                session, who.actor, "console.totp_off", organisation_id=who.organisation_id
+            )
+    except Conflict:
+        return _page(request, who, 422, totp_error="totp.bad_code")
+    return RedirectResponse("/console/settings?totp=off", status_code=303, headers=HEADERS)
 
 
 @router.post("/settings/invite")

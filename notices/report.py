@@ -15,10 +15,10 @@ import datetime as dt
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import CTE, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from empreinte.store import models as m
@@ -40,39 +40,52 @@ def yearly(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Return the year's report, for one NGO or (``None``) for the whole instance."""
-    start = dt.datetime(year, 1, 1, tzinfo=dt.UTC)
-    end = dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC)
-    first_sent = (
-        select(Transition.notice_id, func.min(Transition.at).label("at"))
-        .where(Transition.to_status == NoticeStatus.SENT.value)
-        .group_by(Transition.notice_id)
-        .subquery()
-    )
-    query = (
-        select(Notice.id, Notice.status, Notice.category, Notice.round, Sighting.host)
-        .join(first_sent, first_sent.c.notice_id == Notice.id)
-        .join(Sighting, Sighting.id == Notice.sighting_id)
-        .where(first_sent.c.at >= start, first_sent.c.at < end)
-    )
-    if organisation_id is not None:
-        query = query.where(Notice.organisation_id == organisation_id)
-    notices = session.execute(query).all()
-    hours = _removal_hours(session, [n.id for n in notices])
-    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for notice in notices:
-        action = ACTIONS.get(notice.status, "pending")
-        groups[(notice.host, notice.category, action)].append(notice.id)
+    chosen = _chosen(year, organisation_id).cte("chosen")
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for host, kind, status, notices, rounds in session.execute(
+        select(
+            chosen.c.host,
+            chosen.c.category,
+            chosen.c.status,
+            func.count(),
+            func.sum(chosen.c.round),
+        ).group_by(chosen.c.host, chosen.c.category, chosen.c.status)
+    ):
+        counted = groups[(host, kind, ACTIONS.get(status, "pending"))]
+        counted[0] += int(notices)
+        counted[1] += int(rounds or 0)
+    hours = _removal_hours(session, chosen)
     return {
         "year": year,
         "notifier": _notifier(session, organisation_id),
         "generated_at": utc(now or m.utcnow()).isoformat(timespec="seconds"),
         "rows": [
-            {"host": host, "content_type": kind, "action": action, "notices": len(ids)}
-            | _times(hours, ids)
-            for (host, kind, action), ids in sorted(groups.items())
+            {"host": host, "content_type": kind, "action": action, "notices": counted[0]}
+            | _times(hours.get((host, kind, action), []))
+            for (host, kind, action), counted in sorted(groups.items())
         ],
-        "totals": _totals(notices, hours),
+        "totals": _totals(groups, hours),
     }
+
+
+def _chosen(year: int, organisation_id: int | None) -> Select[str, str, str, int, str]:
+    """Select the notices first sent in ``year``, with what the report groups them by."""
+    first_sent = (
+        select(func.min(Transition.at))
+        .where(Transition.notice_id == Notice.id, Transition.to_status == NoticeStatus.SENT.value)
+        .scalar_subquery()
+    )
+    query = (
+        select(Notice.id, Notice.status, Notice.category, Notice.round, Sighting.host)
+        .join(Sighting, Sighting.id == Notice.sighting_id)
+        .where(
+            first_sent >= dt.datetime(year, 1, 1, tzinfo=dt.UTC),
+            first_sent < dt.datetime(year + 1, 1, 1, tzinfo=dt.UTC),
+        )
+    )
+    if organisation_id is not None:
+        query = query.where(Notice.organisation_id == organisation_id)
+    return query
 
 
 def _notifier(session: Session, organisation_id: int | None) -> str | None:
@@ -82,29 +95,73 @@ def _notifier(session: Session, organisation_id: int | None) -> str | None:
     return org.name if org else None
 
 
-def _removal_hours(session: Session, notice_ids: Sequence[str]) -> dict[str, list[float]]:
-    """Return, per notice, the hours from each sending to the removal that ends it."""
-    found: dict[str, list[float]] = defaultdict(list)
-    started: dict[str, dt.datetime] = {}
-    for chunk in range(0, len(notice_ids), 500):
-        rows = session.execute(
-            select(
-                Transition.notice_id, Transition.from_status, Transition.to_status, Transition.at
-            )
-            .where(Transition.notice_id.in_(notice_ids[chunk : chunk + 500]))
-            .order_by(Transition.notice_id, Transition.at, Transition.id)
-        ).all()
-        for notice_id, before, status, at in rows:
-            at = utc(at)
-            if status == NoticeStatus.SENT.value and before != status:
-                started.setdefault(notice_id, at)
-            elif status == NoticeStatus.REMOVED.value and notice_id in started:
-                found[notice_id].append((at - started.pop(notice_id)).total_seconds() / 3600)
+def _removal_hours(session: Session, chosen: CTE) -> dict[tuple[str, str, str], list[float]]:
+    """Return, per group, the hours from each sending to the removal that ends it.
+
+    A sending starts a clock that the next removal stops; counting the removals
+    before each move numbers these spans, so a span's start is its first sending
+    and its end the removal that closes it (window functions: no self-join).
+    """
+    sent, removed = NoticeStatus.SENT.value, NoticeStatus.REMOVED.value
+    moves = (
+        select(
+            chosen.c.id,
+            chosen.c.host,
+            chosen.c.category,
+            chosen.c.status,
+            Transition.to_status,
+            Transition.at,
+            func.coalesce(
+                func.sum(case((Transition.to_status == removed, 1), else_=0)).over(
+                    partition_by=Transition.notice_id,
+                    order_by=(Transition.at, Transition.id),
+                    rows=(None, -1),
+                ),
+                0,
+            ).label("span"),
+        )
+        .join(Transition, Transition.notice_id == chosen.c.id)
+        .where(
+            or_(
+                Transition.to_status == removed,
+                and_(
+                    Transition.to_status == sent,
+                    or_(Transition.from_status.is_(None), Transition.from_status != sent),
+                ),
+            ),
+        )
+        .cte("moves")
+    )
+    spans = select(
+        moves.c.host,
+        moves.c.category,
+        moves.c.status,
+        moves.c.to_status,
+        moves.c.at,
+        func.min(case((moves.c.to_status == sent, moves.c.at)))
+        .over(partition_by=(moves.c.id, moves.c.span))
+        .label("start"),
+    ).subquery()
+    seconds = _seconds(session, spans.c.start, spans.c.at)
+    found: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for host, kind, status, took in session.execute(
+        select(spans.c.host, spans.c.category, spans.c.status, seconds).where(
+            spans.c.to_status == removed, spans.c.start.is_not(None)
+        )
+    ):
+        found[(host, kind, ACTIONS.get(status, "pending"))].append(float(took) / 3600)
     return found
 
 
-def _times(hours: dict[str, list[float]], ids: Iterable[str]) -> dict[str, float | None]:
-    values = sorted(h for notice_id in ids for h in hours.get(notice_id, ()))
+def _seconds(session: Session, start: Any, end: Any) -> Any:
+    """Return the SQL expression of the seconds from ``start`` to ``end``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    return func.round((func.julianday(end) - func.julianday(start)) * 86400, 3)
+
+
+def _times(hours: Iterable[float]) -> dict[str, float | None]:
+    values = sorted(hours)
     if not values:
         return {"removals": 0, "median_hours_to_removal": None, "p90_hours_to_removal": None}
     return {
@@ -114,15 +171,17 @@ def _times(hours: dict[str, list[float]], ids: Iterable[str]) -> dict[str, float
     }
 
 
-def _totals(notices: Sequence[Any], hours: dict[str, list[float]]) -> dict[str, Any]:
+def _totals(
+    groups: dict[tuple[str, str, str], list[int]], hours: dict[tuple[str, str, str], list[float]]
+) -> dict[str, Any]:
     counts = {action: 0 for action in ("removed", "refused", "pending", "withdrawn")}
-    for notice in notices:
-        counts[ACTIONS.get(notice.status, "pending")] += 1
+    for (_, _, action), counted in groups.items():
+        counts[action] += counted[0]
     return {
-        "notices": len(notices),
+        "notices": sum(counts.values()),
         **counts,
-        "resends": sum(int(n.round) for n in notices),
-        **_times(hours, [n.id for n in notices]),
+        "resends": sum(counted[1] for counted in groups.values()),
+        **_times(h for spans in hours.values() for h in spans),
     }
 
 

@@ -18,6 +18,7 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Final
@@ -52,6 +53,7 @@ MIN_PASSWORD: Final = 12
 
 _HASHER: Final = PasswordHasher()
 _DUMMY_HASH: Final = _HASHER.hash("not a password of anyone")
+_TOTP_SECRET: Final = re.compile(r"[A-Z2-7]{32}")
 
 
 class UserRole(enum.StrEnum):
@@ -155,6 +157,44 @@ def enable_totp(session: Session, user: User) -> str:
     user.totp_secret = pyotp.random_base32()
     session.flush()
     return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name="Empreinte")
+
+
+def new_totp(email: str) -> tuple[str, str]:
+    """Return a fresh TOTP secret and its provisioning URI, not yet given to anyone."""
+    secret = pyotp.random_base32()
+    return secret, totp_uri(email, secret)
+
+
+def totp_uri(email: str, secret: str) -> str:
+    """Return the provisioning URI an authenticator reads for ``secret``."""
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name="Empreinte")
+
+
+def valid_secret(secret: str) -> bool:
+    """Say whether ``secret`` has the form of the secrets :func:`new_totp` makes."""
+    return _TOTP_SECRET.fullmatch(secret) is not None
+
+
+def confirm_totp(session: Session, user: User, secret: str, code: str, now: dt.datetime) -> None:
+    """Turn on ``user``'s TOTP with ``secret`` once ``code`` shows their authenticator holds it."""
+    if user.totp_secret is not None:
+        raise Conflict("two-step sign-in is already on")
+    if not valid_secret(secret) or not pyotp.TOTP(secret).verify(
+        code.strip(), for_time=now, valid_window=1
+    ):
+        raise Conflict("wrong one-time code")
+    user.totp_secret = secret
+    session.flush()
+
+
+def disable_totp(session: Session, user: User, code: str, now: dt.datetime) -> None:
+    """Turn off ``user``'s TOTP, given a current code from their authenticator."""
+    if user.totp_secret is None:
+        raise Conflict("two-step sign-in is off")
+    if not pyotp.TOTP(user.totp_secret).verify(code.strip(), for_time=now, valid_window=1):
+        raise Conflict("wrong one-time code")
+    user.totp_secret = None
+    session.flush()
 
 
 def sign_in(

@@ -205,6 +205,16 @@ def _notice(
                 "to_status": "sent",
             }
         )
+        if removed:
+            rows["moves"].append(
+                {
+                    "notice_id": notice_id,
+                    "at": removed,
+                    "actor": "platform",
+                    "from_status": "sent",
+                    "to_status": "removed",
+                }
+            )
         rows["out"].append(
             {
                 "notice_id": notice_id,

@@ -327,7 +327,14 @@ def test_case_worker_opens_a_case_attaches_and_withdraws(
     assert "Tick the box" in tab.page.inner_text("#withdraw-message")
     tab.page.check("#confirmed")
     tab.page.click("#withdraw")
+    assert "confirmed the caller's identity" in tab.page.inner_text("#withdraw-message")
+    tab.page.check("#confirmed")
+    tab.page.fill("#identity-check", "case number and PIN read out on the phone")
+    tab.page.click("#withdraw")
     assert tab.page.inner_text("#case-status") == "withdrawn"
+    [entry] = _audit(world, "case.withdraw")
+    assert entry.details["on_behalf_of_victim"] is True
+    assert entry.details["identity_check"] == "case number and PIN read out on the phone"
     assert "withdrawn" in tab.page.inner_text("#timeline").lower()
     tab.shot("case-withdrawn")
 

@@ -132,7 +132,7 @@ def _parallel(n: int, work: Callable[[int], Any]) -> list[Any]:
 
 
 def _queue_world(sessions: sessionmaker[Session]) -> tuple[int, list[int], dict[str, Any]]:
-    ids = seed(sessions, "https://cdn.photoshare.example", "https://hooks.example/h")
+    ids = seed(sessions, "https://cdn.photoshare.example", "http://127.0.0.1:9/h")
     with sessions() as session:
         org = session.scalar(select(m.Organisation).where(m.Organisation.name == "E-Enfance"))
         assert org is not None
