@@ -34,6 +34,7 @@ from empreinte.api.routes import (
     platform,
     quarantines,
     reports,
+    self_service,
     victims,
 )
 from empreinte.api.schemas import MatchRequest
@@ -90,7 +91,17 @@ def create_app(runtime: Services) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    routers = (cases, victims, platform, notices, contacts, negative_list, quarantines, notifier)
+    routers = (
+        cases,
+        victims,
+        self_service,
+        platform,
+        notices,
+        contacts,
+        negative_list,
+        quarantines,
+        notifier,
+    )
     for module in (*routers, reports, crawls, keys, ops):
         app.include_router(module.router)
     app.mount("/console", create_console(app))
