@@ -42,6 +42,7 @@ from empreinte.api.state import AppState, KeyCache, Metrics, Services
 from empreinte.console.app import create_console
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.store.audit import AuditQueue
+from empreinte.web import routes as protect
 
 DESCRIPTION = """\
 Empreinte finds re-posted intimate images and gets them taken down.
@@ -102,7 +103,7 @@ def create_app(runtime: Services) -> FastAPI:
         quarantines,
         notifier,
     )
-    for module in (*routers, reports, crawls, keys, ops):
+    for module in (*routers, reports, crawls, keys, ops, protect):
         app.include_router(module.router)
     app.mount("/console", create_console(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

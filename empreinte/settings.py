@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="self-service rate-limit window, seconds"
     )
     self_service_work_bits: int = Field(
-        default=18, ge=0, le=32, description="leading zero bits of the proof-of-work"
+        default=16, ge=0, le=32, description="leading zero bits of the proof-of-work"
     )
     self_service_challenge_ttl: float = Field(
         default=600.0, gt=0, description="seconds a proof-of-work challenge stays valid"

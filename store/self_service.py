@@ -37,10 +37,6 @@ class SelfServiceClosed(EmpreinteError):
     """This deployment names no organisation to receive self-service cases."""
 
 
-class ProofRefused(EmpreinteError):
-    """The proof-of-work is missing, wrong, already spent or expired."""
-
-
 class ConsentMissing(EmpreinteError):
     """The victim did not confirm consent or age."""
 
@@ -107,23 +103,25 @@ def leading_zero_bits(digest: bytes) -> int:
     return len(digest) * 8 - value.bit_length()
 
 
-def spend_challenge(session: Session, challenge: str, nonce: str, now: dt.datetime) -> None:
-    """Spend ``challenge`` (once, whatever the outcome) and check the nonce's work."""
+def spend_challenge(session: Session, challenge: str, nonce: str, now: dt.datetime) -> str | None:
+    """Spend ``challenge`` and check the nonce's work; return why it is refused, or None.
+
+    The challenge is spent whatever the outcome: the caller commits, then refuses.
+    """
     if len(nonce) > MAX_NONCE_CHARS or len(challenge) > 64:
-        raise ProofRefused("the proof-of-work is malformed")
+        return "the proof-of-work is malformed"
     row = session.get(m.SelfServiceChallenge, challenge)
-    if row is None:
-        raise ProofRefused("the challenge is unknown or already used; ask for a new one")
     gone = session.execute(
         delete(m.SelfServiceChallenge).where(m.SelfServiceChallenge.challenge == challenge)
     )
-    if getattr(gone, "rowcount", 0) != 1:
-        raise ProofRefused("the challenge is unknown or already used; ask for a new one")
+    if row is None or getattr(gone, "rowcount", 0) != 1:
+        return "the challenge is unknown or already used; ask for a new one"
     if registry.utc(row.expires_at) <= now:
-        raise ProofRefused("the challenge has expired; ask for a new one")
+        return "the challenge has expired; ask for a new one"
     digest = hashlib.sha256((challenge + nonce).encode()).digest()
     if leading_zero_bits(digest) < row.bits:
-        raise ProofRefused("the proof-of-work is not right")
+        return "the proof-of-work is not right"
+    return None
 
 
 def submit(

@@ -76,11 +76,10 @@ async def challenge(request: Request, state: StateDep) -> ChallengePublic:
 
 
 def _spend(state: AppState, body: SelfServiceCreate) -> None:
-    try:
-        with state.sessions.begin() as session:
-            self_service.spend_challenge(session, body.challenge, body.nonce, m.utcnow())
-    except self_service.ProofRefused as exc:
-        raise Problem(403, "Proof-of-work refused", str(exc)) from exc
+    with state.sessions.begin() as session:
+        refused = self_service.spend_challenge(session, body.challenge, body.nonce, m.utcnow())
+    if refused is not None:
+        raise Problem(403, "Proof-of-work refused", refused)
 
 
 def _submit(
