@@ -160,7 +160,7 @@
 
     $("download").addEventListener("click", () => {
       if (!prints) return;
-      save("empreinte-fingerprints.json", JSON.stringify(prints, null, 1), "application/json");
+      save("empreinte-fingerprints.json", prints, "application/json");
       $("send-progress").textContent = t("downloaded");
     });
 
@@ -187,7 +187,7 @@
           age_confirmed: age,
           challenge: issued.challenge,
           nonce,
-          file: prints,
+          file: JSON.parse(prints),
         });
         showReceipt(created);
       } catch (err) {
