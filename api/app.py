@@ -34,6 +34,7 @@ from empreinte.api.routes import (
     platform,
     quarantines,
     reports,
+    self_service,
     victims,
 )
 from empreinte.api.schemas import MatchRequest
@@ -41,6 +42,7 @@ from empreinte.api.state import AppState, KeyCache, Metrics, Services
 from empreinte.console.app import create_console
 from empreinte.hashing.fingerprint_file import schema as fingerprint_schema
 from empreinte.store.audit import AuditQueue
+from empreinte.web import routes as protect
 
 DESCRIPTION = """\
 Empreinte finds re-posted intimate images and gets them taken down.
@@ -90,8 +92,18 @@ def create_app(runtime: Services) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    routers = (cases, victims, platform, notices, contacts, negative_list, quarantines, notifier)
-    for module in (*routers, reports, crawls, keys, ops):
+    routers = (
+        cases,
+        victims,
+        self_service,
+        platform,
+        notices,
+        contacts,
+        negative_list,
+        quarantines,
+        notifier,
+    )
+    for module in (*routers, reports, crawls, keys, ops, protect):
         app.include_router(module.router)
     app.mount("/console", create_console(app))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

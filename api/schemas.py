@@ -67,6 +67,28 @@ class VictimCredentials(Strict):
     pin: str = Field(min_length=1, max_length=32)
 
 
+class ChallengePublic(BaseModel):
+    challenge: str
+    bits: int = Field(description="leading zero bits SHA-256(challenge + nonce) must have")
+    expires_at: dt.datetime
+
+
+class SelfServiceCreate(Strict):
+    consent: bool = Field(description="the victim is in the images, or acts with their consent")
+    age_confirmed: bool = Field(description="the victim confirmed the age the page asks for")
+    challenge: str = Field(min_length=1, max_length=64)
+    nonce: str = Field(min_length=1, max_length=64)
+    file: dict[str, Any] = Field(description="the fingerprint file the page made")
+
+
+class SelfServiceCreated(BaseModel):
+    case_number: str
+    pin: str = Field(description="Shown once: the victim keeps it with the case number")
+    status: str
+    accepted: int
+    refused: list[RefusedRecord]
+
+
 class VictimStatus(BaseModel):
     case_number: str
     status: str

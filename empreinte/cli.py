@@ -137,6 +137,22 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("b", type=Path, metavar="B", help="second picture")
     compare.set_defaults(handler=_cmd_compare)
 
+    page = sub.add_parser(
+        "page",
+        help="write the victim's page as a folder for any static web server",
+        description="Write the victim's page (French and English) into a folder that a "
+        "help line can host on any static server. Photos are fingerprinted in the "
+        "visitor's browser; the page sends only fingerprints, to the API at --api.",
+    )
+    page.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write")
+    page.add_argument(
+        "--api",
+        default="",
+        metavar="URL",
+        help="base URL of the Empreinte API the page calls (default: the page's own origin)",
+    )
+    page.set_defaults(handler=_cmd_page)
+
     _add_server_commands(sub)
     return parser
 
@@ -451,6 +467,20 @@ def _cmd_users_create(args: argparse.Namespace) -> int:
     if uri:
         print(f"# authenticator (TOTP) URI: {uri}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cmd_page(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from empreinte.web.site import write_site
+
+    api: str = args.api
+    if api and (urlsplit(api).scheme not in ("http", "https") or not urlsplit(api).netloc):
+        print(f"empreinte: --api must be an http(s) URL, not {api!r}", file=sys.stderr)
+        return EXIT_USAGE
+    written = write_site(args.out, api)
+    print(f"wrote {len(written)} files to {args.out} (open {args.out / 'index.html'})")
+    return 0
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:

@@ -44,6 +44,30 @@ class Settings(BaseSettings):
     pin_failures_per_case: int = Field(default=5, description="wrong PINs per case per window")
     pin_failures_per_client: int = Field(default=20, description="wrong PINs per client")
     pin_window: float = Field(default=900.0, gt=0, description="PIN throttle window, seconds")
+    self_service_org: str | None = Field(
+        default=None,
+        description="name of the NGO that receives self-service cases from the victim's page "
+        "(none: the page only downloads fingerprint files)",
+    )
+    self_service_hold: bool = Field(
+        default=True,
+        description="self-service cases match nothing until a case worker accepts them",
+    )
+    self_service_per_client: int = Field(
+        default=5, ge=1, description="self-service cases per client per window"
+    )
+    self_service_challenges_per_client: int = Field(
+        default=60, ge=1, description="proof-of-work challenges per client per window"
+    )
+    self_service_window: float = Field(
+        default=3600.0, gt=0, description="self-service rate-limit window, seconds"
+    )
+    self_service_work_bits: int = Field(
+        default=16, ge=0, le=32, description="leading zero bits of the proof-of-work"
+    )
+    self_service_challenge_ttl: float = Field(
+        default=600.0, gt=0, description="seconds a proof-of-work challenge stays valid"
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For is believed",

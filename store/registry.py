@@ -91,7 +91,9 @@ def get_or_create_organisation(session: Session, name: str, kind: str) -> m.Orga
     return create_organisation(session, name, kind)
 
 
-def open_case(session: Session, organisation_id: int) -> tuple[m.Case, str]:
+def open_case(
+    session: Session, organisation_id: int, source: m.CaseSource = m.CaseSource.NGO
+) -> tuple[m.Case, str]:
     """Open a case for a victim; return it and its PIN, which is never stored in clear."""
     pin = new_pin()
     case = m.Case(
@@ -100,6 +102,7 @@ def open_case(session: Session, organisation_id: int) -> tuple[m.Case, str]:
         pin_hash=hash_pin(pin),
         status=m.CaseStatus.RECEIVED.value,
         organisation_id=organisation_id,
+        source=source.value,
     )
     session.add(case)
     session.flush()
@@ -196,7 +199,8 @@ def attach_fingerprints(
             )
         )
         result.accepted += 1
-    if result.accepted and case.status == m.CaseStatus.RECEIVED.value:
+    held = case.source == m.CaseSource.SELF_SERVICE.value
+    if result.accepted and case.status == m.CaseStatus.RECEIVED.value and not held:
         case.status = m.CaseStatus.ACTIVE.value
     case.updated_at = m.utcnow()
     session.flush()
@@ -277,6 +281,13 @@ def set_case_status(session: Session, case: m.Case, status: m.CaseStatus) -> Non
         case.withdrawn_at = now
     session.flush()
     refresh_active(session, case_hash_ids(session, case.id))
+
+
+def accept_case(session: Session, case: m.Case) -> None:
+    """Accept a received case after review: its fingerprints start matching."""
+    if case.status != m.CaseStatus.RECEIVED.value:
+        raise Conflict(f"case is {case.status}: only a received case can be accepted")
+    set_case_status(session, case, m.CaseStatus.ACTIVE)
 
 
 def withdraw_case(session: Session, case: m.Case) -> None:

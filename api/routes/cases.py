@@ -139,6 +139,28 @@ def _parse_file(body: bytes, content_type: str) -> fingerprint_file.ParsedFile:
     return fingerprint_file.loads(body)
 
 
+@router.post("/{case_id}/accept", response_model=CasePublic)
+async def accept(case_id: str, principal: NgoDep, state: StateDep) -> CasePublic:
+    """Accept a received case (self-service, after review): its fingerprints start matching."""
+
+    def work() -> cases.CaseView:
+        with state.sessions.begin() as session:
+            case = cases.owned_case(session, principal.organisation_id, case_id)
+            registry.accept_case(session, case)
+            audit.record(
+                session,
+                principal.actor,
+                "case.accept",
+                organisation_id=principal.organisation_id,
+                target=case.id,
+            )
+            return cases.view(session, case)
+
+    view = await run_in_threadpool(work)
+    await run_in_threadpool(state.follower.catch_up)
+    return _public(view)
+
+
 @router.post("/{case_id}/withdraw", response_model=CasePublic)
 async def withdraw(
     case_id: str, principal: NgoDep, state: StateDep, body: WithdrawCreate | None = None

@@ -18,6 +18,7 @@ Tables, one word per concept:
 * ``match_events``: each match found for a platform or the crawler.
 * ``audit_log``: who did what and when; never an image.
 * ``throttle_buckets``: attempts per key (PIN guesses), shared by every process.
+* ``self_service_challenges``: single-use proof-of-work challenges of the victim's page.
 
 Sightings and notices come with their own migrations.
 """
@@ -77,6 +78,11 @@ class CaseStatus(enum.StrEnum):
     DELETED = "deleted"
 
 
+class CaseSource(enum.StrEnum):
+    NGO = "ngo"
+    SELF_SERVICE = "self_service"
+
+
 class ChangeOp(enum.StrEnum):
     ADD = "add"
     REMOVE = "remove"
@@ -120,6 +126,10 @@ class Case(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(
+        String(16), default=CaseSource.NGO.value, server_default=CaseSource.NGO.value
+    )
+    """Who opened the case: an NGO, or the victim on the self-service page."""
 
     organisation: Mapped[Organisation] = relationship()
 
@@ -232,6 +242,16 @@ class LocalFeatureSet(Base):
 
     hash_id: Mapped[int] = mapped_column(BigId, ForeignKey("hashes.id"), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SelfServiceChallenge(Base):
+    """A proof-of-work challenge handed to the victim's page: spent once, or expired."""
+
+    __tablename__ = "self_service_challenges"
+
+    challenge: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ThrottleBucket(Base):

@@ -1,0 +1,1 @@
+"""The victim's page: fingerprint photos in the browser, open or check a case."""
