@@ -167,14 +167,11 @@ async def withdraw(request: Request, case_id: str, who: auth.PersonDep) -> Respo
 
     def work() -> None:
         with who.state.sessions.begin() as session:
-            case = cases.owned_case(session, who.organisation_id, case_id)
-            registry.withdraw_case(session, case)
-            audit.record(
+            cases.withdraw_owned(
                 session,
-                who.actor,
-                "case.withdraw",
-                organisation_id=who.organisation_id,
-                target=case.id,
+                who.organisation_id,
+                case_id,
+                actor=who.actor,
                 on_behalf_of_victim=True,
                 identity_check=how,
             )

@@ -17,6 +17,7 @@ from empreinte.store.registry import (
     Reassigned,
     Refusal,
     attach_fingerprints,
+    withdraw_case,
 )
 from empreinte.store.secrets import DUMMY_PIN_HASH, check_pin
 
@@ -134,3 +135,31 @@ def attach_file(
         refused=len(result.refused) + len(parsed.problems),
     )
     return result
+
+
+def withdraw_owned(
+    session: Session,
+    organisation_id: int | None,
+    case_id: str,
+    *,
+    actor: str,
+    on_behalf_of_victim: bool = False,
+    identity_check: str | None = None,
+) -> CaseView:
+    """Withdraw one of ``organisation_id``'s cases at the victim's request, and audit how.
+
+    A case worker acting for the victim (locked out of the PIN page, say) records how
+    the caller's identity was confirmed.
+    """
+    case = owned_case(session, organisation_id, case_id)
+    withdraw_case(session, case)
+    audit.record(
+        session,
+        actor,
+        "case.withdraw",
+        organisation_id=organisation_id,
+        target=case.id,
+        on_behalf_of_victim=on_behalf_of_victim,
+        identity_check=identity_check,
+    )
+    return view(session, case)

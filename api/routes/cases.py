@@ -175,18 +175,14 @@ async def withdraw(
 
     def work() -> cases.CaseView:
         with state.sessions.begin() as session:
-            case = cases.owned_case(session, principal.organisation_id, case_id)
-            registry.withdraw_case(session, case)
-            audit.record(
+            return cases.withdraw_owned(
                 session,
-                principal.actor,
-                "case.withdraw",
-                organisation_id=principal.organisation_id,
-                target=case.id,
+                principal.organisation_id,
+                case_id,
+                actor=principal.actor,
                 on_behalf_of_victim=request.on_behalf_of_victim,
                 identity_check=request.identity_check,
             )
-            return cases.view(session, case)
 
     view = await run_in_threadpool(work)
     await run_in_threadpool(state.follower.catch_up)
