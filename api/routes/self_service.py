@@ -46,7 +46,7 @@ def _guard(state: AppState, kind: str, most: int, client: str) -> None:
             self_service.receiving_organisation(session, settings.self_service_org)
             self_service.limit(session, f"self:{kind}:{client}", most, window, m.utcnow())
     except self_service.SelfServiceClosed as exc:
-        raise Problem(503, "Self-service is closed", str(exc)) from exc
+        raise Problem(404, "Self-service is closed", str(exc)) from exc
     except self_service.TooManyRequests as exc:
         minutes = max(1, round(exc.wait / 60))
         headers = {"Retry-After": str(max(1, round(exc.wait)))}

@@ -123,5 +123,5 @@ def test_a_wrong_nonce_spends_the_challenge(open_api: Api) -> None:
 def test_without_a_receiving_organisation_the_service_is_closed(sqlite_api: Api) -> None:
     victim = sqlite_api.client()
     response = victim.get("/v1/self-service/challenge")
-    assert response.status_code == 503
+    assert response.status_code == 404
     assert "no self-service" in response.json()["detail"]
