@@ -7,10 +7,10 @@ held for ``grace`` (during which platforms following ``/v1/feed`` still see the
 value of the removal): its links to fingerprints and to video frames, its local features, and the
 value itself, in the ``hashes`` row (kept empty, for the change log's sake) and
 in every change row of it. Indexes drop the value when they apply the removal
-and compact (:meth:`empreinte.index.mih.HammingIndex.remove` zeroes its code at
-once; snapshots are written after compaction). On SQLite, freed pages are
-overwritten (``secure_delete``) and the write-ahead log is truncated, so no
-copy of the value stays in the files.
+and compact, and no snapshot holds it (``HammingIndex.save`` writes a removed
+slot's code as zeros). On SQLite, freed pages are overwritten
+(``secure_delete``) and the write-ahead log is truncated, so no copy of the
+value stays in the files.
 
 :class:`Eraser` runs a pass every ``every`` seconds in ``serve`` and ``worker``:
 erasure is done at most ``grace`` + ``every`` after the withdrawal.

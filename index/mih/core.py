@@ -208,11 +208,10 @@ class HammingIndex:
         self._maybe_compact(ids_a.shape[0])
 
     def remove(self, ids: np.ndarray[Any, Any]) -> int:
-        """Tombstone the given ids and zero their codes; return how many were live.
+        """Tombstone the given ids; return how many were live. Effective on return.
 
-        Effective on return. Searches check the tombstone before they report a slot,
-        so zeroing the code changes no answer; the tables keep a 16-bit slice of the
-        code until the next :meth:`compact` drops the slot from them.
+        The codes stay in memory until a vacuum renumbers the slots (a background
+        compaction may be reading them), but :meth:`save` never writes a dead slot's code.
         """
         ids_a = _unique_sorted(self._as_ids(ids))
         with self._write_lock:
@@ -220,7 +219,6 @@ class HammingIndex:
             slots = self._find(view, ids_a)
             slots = slots[slots >= 0]
             view.dead[slots] = True
-            view.codes[slots] = 0  # erased: a withdrawn value stays in no array or snapshot
             self._live -= slots.shape[0]
             self._removals += slots.shape[0]
         return int(slots.shape[0])

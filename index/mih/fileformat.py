@@ -29,8 +29,10 @@ class IndexFileError(ValueError):
 
 def _sections(view: _View, dead: NDArray[np.bool_]) -> list[tuple[str, np.ndarray[Any, Any]]]:
     n = view.n_total
+    codes = view.codes[:n].copy()
+    codes[dead[:n]] = 0  # erased: no withdrawn value reaches a snapshot file
     out: list[tuple[str, np.ndarray[Any, Any]]] = [
-        ("codes", view.codes[:n]),
+        ("codes", codes),
         ("ids", view.ids[:n]),
         ("dead", dead),
         ("id_order", view.id_order),
